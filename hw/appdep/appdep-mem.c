@@ -1,0 +1,97 @@
+/*
+ * appdep: bounded reads of guest memory
+ *
+ * The guest is an adversary: a pointer read from its memory may point
+ * anywhere.  These reads only ever copy from guest RAM (never MMIO, so a
+ * read has no device side effect), never fault the guest, never touch
+ * the TLB, and are bounded by the caller's length.
+ *
+ * Kernel objects appdep reads per event (per-cpu area, task_struct,
+ * struct sock) live in the direct map, so a virtual address there
+ * translates to a guest-physical one by subtracting page_offset_base:
+ * no page-table walk on the hot path.  Other addresses (kernel image
+ * data at arm time) go through the vCPU's page tables.
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "exec/memory.h"
+#include "hw/core/cpu.h"
+#include "hw/appdep/appdep.h"
+
+/*
+ * Copy @len bytes at guest-physical @gpa of @as into @buf, RAM only.
+ * Any thread.
+ */
+static bool appdep_mem_read_phys(AddressSpace *as, hwaddr gpa, void *buf,
+                                 size_t len)
+{
+    uint8_t *out = buf;
+
+    RCU_READ_LOCK_GUARD();
+    while (len) {
+        hwaddr xlat, l = len;
+        MemoryRegion *mr;
+
+        if (gpa + len < gpa) {
+            return false;
+        }
+        mr = address_space_translate(as, gpa, &xlat, &l, false,
+                                     MEMTXATTRS_UNSPECIFIED);
+        if (!memory_region_is_ram(mr) || memory_region_is_ram_device(mr) ||
+            l == 0) {
+            return false;
+        }
+        memcpy(out, (uint8_t *)memory_region_get_ram_ptr(mr) + xlat, l);
+        out += l;
+        gpa += l;
+        len -= l;
+    }
+    return true;
+}
+
+/*
+ * Read through @cs's page tables, page by page.  Any thread; from a
+ * thread other than @cs's it races with the guest's page-table updates,
+ * which is harmless for the kernel mappings it is used for.
+ */
+bool appdep_mem_read_virt(CPUState *cs, uint64_t va, void *buf, size_t len)
+{
+    uint8_t *out = buf;
+
+    while (len) {
+        uint64_t page = va & TARGET_PAGE_MASK;
+        size_t l = MIN(len, page + TARGET_PAGE_SIZE - va);
+        MemTxAttrs attrs;
+        hwaddr pa = cpu_get_phys_page_attrs_debug(cs, page, &attrs);
+
+        if (pa == -1 ||
+            !appdep_mem_read_phys(cpu_get_address_space(cs,
+                                  cpu_asidx_from_attrs(cs, attrs)),
+                                  pa + (va - page), out, l)) {
+            return false;
+        }
+        va += l;
+        out += l;
+        len -= l;
+    }
+    return true;
+}
+
+/*
+ * Read a kernel object at @va.  vCPU thread of @cs (or the main loop
+ * for the qtest-only command).  No allocation, no blocking.
+ */
+bool appdep_mem_read(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     void *buf, size_t len)
+{
+    uint64_t off = va - k->page_offset_base;
+
+    if (va < k->page_offset_base || off >= APPDEP_DIRECT_MAP_SPAN ||
+        len > APPDEP_DIRECT_MAP_SPAN - off) {
+        return appdep_mem_read_virt(cs, va, buf, len);
+    }
+    return appdep_mem_read_phys(cs->as, off, buf, len);
+}

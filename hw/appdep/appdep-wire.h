@@ -1,0 +1,259 @@
+/*
+ * appdep record wire format, shared by QEMU (hw/appdep), the forward
+ * daemon (monitor/) and the APM server (server/).
+ *
+ * A stream is a sequence of records.  Every record starts with a fixed
+ * 16-byte header {magic, version, type, length}; all integers are
+ * little-endian and fixed width, whatever the host.  `length` is the size
+ * of the whole record, header included, so a reader that does not know a
+ * type can skip it, and a reader that meets garbage can resynchronise by
+ * scanning for the next valid header.
+ *
+ * This header is self-contained (C99 + stdint) and the codec below is pure:
+ * bytes in, struct out, no allocation, no I/O.
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef APPDEP_WIRE_H
+#define APPDEP_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define APPDEP_WIRE_MAGIC       0x50444441u /* "ADDP" in memory order */
+#define APPDEP_WIRE_VERSION     1
+#define APPDEP_WIRE_HDR_LEN     16
+/* No record of any type is larger: a header claiming more is garbage. */
+#define APPDEP_WIRE_MAX_LEN     4096
+
+#define APPDEP_WIRE_VM_LEN      64  /* VM id, NUL-padded, not terminated */
+#define APPDEP_WIRE_COMM_LEN    16  /* task comm, as the kernel's TASK_COMM_LEN */
+
+enum AppdepWireType {
+    APPDEP_WIRE_THREAD = 1,     /* per-thread traffic record */
+};
+
+enum AppdepWireOp {
+    APPDEP_OP_SEND = 1,
+    APPDEP_OP_RECV = 2,
+    APPDEP_OP_CLOSE = 3,
+    APPDEP_OP__MAX
+};
+
+enum AppdepWireFamily {
+    APPDEP_FAMILY_IPV4 = 4,
+    APPDEP_FAMILY_IPV6 = 6,
+};
+
+/*
+ * One per-thread traffic event, decoded.  Addresses are in network byte
+ * order (IPv4 in the first 4 bytes), ports and everything else in host
+ * order.  "local" is the side of the guest thread that was observed.
+ */
+typedef struct AppdepThreadRecord {
+    uint64_t time_ns;           /* host CLOCK_REALTIME, ns */
+    uint64_t serial;            /* per-VM emission counter: gaps are drops */
+    char vm[APPDEP_WIRE_VM_LEN + 1];
+    uint8_t op;                 /* enum AppdepWireOp */
+    uint8_t family;             /* enum AppdepWireFamily */
+    uint16_t vcpu;
+    uint32_t pid;               /* process: the kernel's tgid */
+    uint32_t tid;               /* thread: the kernel's pid */
+    char comm[APPDEP_WIRE_COMM_LEN + 1];
+    uint8_t saddr[16];          /* local address */
+    uint8_t daddr[16];          /* remote address */
+    uint16_t sport;             /* local port */
+    uint16_t dport;             /* remote port */
+    uint32_t seq;               /* TCP write_seq (send/close) or copied_seq (recv) */
+    uint64_t bytes;
+} AppdepThreadRecord;
+
+/*
+ * Wire layout of APPDEP_WIRE_THREAD (offsets from the record start):
+ *    0 u32 magic   4 u16 version   6 u16 type   8 u32 length  12 u32 reserved
+ *   16 u64 time_ns 24 u64 serial  32 u8 vm[64]
+ *   96 u8 op  97 u8 family  98 u16 vcpu  100 u32 pid  104 u32 tid
+ *  108 u8 comm[16]  124 u8 saddr[16]  140 u8 daddr[16]
+ *  156 u16 sport  158 u16 dport  160 u32 seq  164 u32 reserved
+ *  168 u64 bytes
+ */
+#define APPDEP_WIRE_THREAD_LEN  176
+
+enum AppdepWireStatus {
+    APPDEP_WIRE_OK = 0,
+    APPDEP_WIRE_SHORT = -1,     /* need more bytes; nothing consumed */
+    APPDEP_WIRE_BAD_MAGIC = -2,
+    APPDEP_WIRE_BAD_VERSION = -3,
+    APPDEP_WIRE_BAD_LENGTH = -4,
+    APPDEP_WIRE_BAD_TYPE = -5,  /* well-formed header, unknown type: skip */
+    APPDEP_WIRE_BAD_FIELD = -6, /* known type, field out of range */
+};
+
+static inline void appdep_wire_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = v;
+    p[1] = v >> 8;
+}
+
+static inline void appdep_wire_put32(uint8_t *p, uint32_t v)
+{
+    appdep_wire_put16(p, v);
+    appdep_wire_put16(p + 2, v >> 16);
+}
+
+static inline void appdep_wire_put64(uint8_t *p, uint64_t v)
+{
+    appdep_wire_put32(p, v);
+    appdep_wire_put32(p + 4, v >> 32);
+}
+
+static inline uint16_t appdep_wire_get16(const uint8_t *p)
+{
+    return p[0] | (uint16_t)p[1] << 8;
+}
+
+static inline uint32_t appdep_wire_get32(const uint8_t *p)
+{
+    return appdep_wire_get16(p) | (uint32_t)appdep_wire_get16(p + 2) << 16;
+}
+
+static inline uint64_t appdep_wire_get64(const uint8_t *p)
+{
+    return appdep_wire_get32(p) | (uint64_t)appdep_wire_get32(p + 4) << 32;
+}
+
+static inline const char *appdep_wire_op_name(unsigned op)
+{
+    switch (op) {
+    case APPDEP_OP_SEND:
+        return "send";
+    case APPDEP_OP_RECV:
+        return "recv";
+    case APPDEP_OP_CLOSE:
+        return "close";
+    default:
+        return NULL;
+    }
+}
+
+/* Bounded copy of a NUL-padded field into a terminated string. */
+static inline void appdep_wire_get_str(char *dst, const uint8_t *src,
+                                       size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n && src[i]; i++) {
+        dst[i] = (char)src[i];
+    }
+    dst[i] = '\0';
+}
+
+/* Encode @r into @buf, which holds APPDEP_WIRE_THREAD_LEN bytes. */
+static inline void appdep_wire_encode_thread(const AppdepThreadRecord *r,
+                                             uint8_t *buf)
+{
+    memset(buf, 0, APPDEP_WIRE_THREAD_LEN);
+    appdep_wire_put32(buf, APPDEP_WIRE_MAGIC);
+    appdep_wire_put16(buf + 4, APPDEP_WIRE_VERSION);
+    appdep_wire_put16(buf + 6, APPDEP_WIRE_THREAD);
+    appdep_wire_put32(buf + 8, APPDEP_WIRE_THREAD_LEN);
+    appdep_wire_put64(buf + 16, r->time_ns);
+    appdep_wire_put64(buf + 24, r->serial);
+    strncpy((char *)buf + 32, r->vm, APPDEP_WIRE_VM_LEN);
+    buf[96] = r->op;
+    buf[97] = r->family;
+    appdep_wire_put16(buf + 98, r->vcpu);
+    appdep_wire_put32(buf + 100, r->pid);
+    appdep_wire_put32(buf + 104, r->tid);
+    strncpy((char *)buf + 108, r->comm, APPDEP_WIRE_COMM_LEN);
+    memcpy(buf + 124, r->saddr, 16);
+    memcpy(buf + 140, r->daddr, 16);
+    appdep_wire_put16(buf + 156, r->sport);
+    appdep_wire_put16(buf + 158, r->dport);
+    appdep_wire_put32(buf + 160, r->seq);
+    appdep_wire_put64(buf + 168, r->bytes);
+}
+
+/*
+ * Check the header at @buf (@avail bytes available).  On success returns
+ * APPDEP_WIRE_OK, or APPDEP_WIRE_BAD_TYPE for a well-formed header of an
+ * unknown type, and stores the record length in *@len; the caller may skip
+ * *@len bytes.  Any other status means "not a header here".
+ */
+static inline int appdep_wire_check_header(const uint8_t *buf, size_t avail,
+                                           uint16_t *type, uint32_t *len)
+{
+    uint32_t l;
+
+    if (avail < APPDEP_WIRE_HDR_LEN) {
+        return APPDEP_WIRE_SHORT;
+    }
+    if (appdep_wire_get32(buf) != APPDEP_WIRE_MAGIC) {
+        return APPDEP_WIRE_BAD_MAGIC;
+    }
+    if (appdep_wire_get16(buf + 4) != APPDEP_WIRE_VERSION) {
+        return APPDEP_WIRE_BAD_VERSION;
+    }
+    l = appdep_wire_get32(buf + 8);
+    if (l < APPDEP_WIRE_HDR_LEN || l > APPDEP_WIRE_MAX_LEN) {
+        return APPDEP_WIRE_BAD_LENGTH;
+    }
+    *type = appdep_wire_get16(buf + 6);
+    *len = l;
+    if (*type == APPDEP_WIRE_THREAD && l != APPDEP_WIRE_THREAD_LEN) {
+        return APPDEP_WIRE_BAD_LENGTH;
+    }
+    return *type == APPDEP_WIRE_THREAD ? APPDEP_WIRE_OK : APPDEP_WIRE_BAD_TYPE;
+}
+
+/*
+ * Decode one thread record from @buf (@avail bytes).  Returns
+ * APPDEP_WIRE_OK and the record length in *@consumed, or a negative
+ * status; on APPDEP_WIRE_BAD_TYPE *@consumed is the length to skip.
+ */
+static inline int appdep_wire_decode_thread(const uint8_t *buf, size_t avail,
+                                            AppdepThreadRecord *r,
+                                            size_t *consumed)
+{
+    uint16_t type;
+    uint32_t len;
+    int ret;
+
+    ret = appdep_wire_check_header(buf, avail, &type, &len);
+    if (ret == APPDEP_WIRE_BAD_TYPE) {
+        *consumed = len;
+    }
+    if (ret != APPDEP_WIRE_OK) {
+        return ret;
+    }
+    if (avail < len) {
+        return APPDEP_WIRE_SHORT;
+    }
+    r->time_ns = appdep_wire_get64(buf + 16);
+    r->serial = appdep_wire_get64(buf + 24);
+    appdep_wire_get_str(r->vm, buf + 32, APPDEP_WIRE_VM_LEN);
+    r->op = buf[96];
+    r->family = buf[97];
+    r->vcpu = appdep_wire_get16(buf + 98);
+    r->pid = appdep_wire_get32(buf + 100);
+    r->tid = appdep_wire_get32(buf + 104);
+    appdep_wire_get_str(r->comm, buf + 108, APPDEP_WIRE_COMM_LEN);
+    memcpy(r->saddr, buf + 124, 16);
+    memcpy(r->daddr, buf + 140, 16);
+    r->sport = appdep_wire_get16(buf + 156);
+    r->dport = appdep_wire_get16(buf + 158);
+    r->seq = appdep_wire_get32(buf + 160);
+    r->bytes = appdep_wire_get64(buf + 168);
+    *consumed = len;
+    if (!appdep_wire_op_name(r->op) ||
+        (r->family != APPDEP_FAMILY_IPV4 && r->family != APPDEP_FAMILY_IPV6)) {
+        return APPDEP_WIRE_BAD_FIELD;   /* *consumed: skip it */
+    }
+    return APPDEP_WIRE_OK;
+}
+
+#endif /* APPDEP_WIRE_H */
