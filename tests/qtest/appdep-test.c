@@ -1,0 +1,597 @@
+/*
+ * QTest for appdep: the QMP/HMP contract and the introspection core.
+ *
+ * The qtest accelerator runs no guest code, so no hook can fire.  The
+ * test writes fake kernel structures (banner, per-cpu area, task,
+ * sockets) into guest RAM at low addresses (the CPU stays in real mode,
+ * so a "virtual" address equals the physical one), loads a matching
+ * fake profile, sets MSR_LSTAR through the qtest-only x-lstar property
+ * and feeds register values to the core with x-appdep-test-event.  The
+ * records also travel the real chardev path to a unix socket the test
+ * listens on, where they are decoded with the shared wire header.
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <poll.h>
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "../../hw/appdep/appdep-wire.h"
+
+#define SLIDE           0x200000ULL
+#define SYM_ENTRY       0x1000000ULL
+#define SYM_BANNER      0x100000ULL
+#define SYM_POB         0x101000ULL
+#define SYM_SENDMSG     0x1100000ULL
+#define SYM_CLEANUP     0x1100100ULL
+#define SYM_CLOSE       0x1100200ULL
+#define PCPU_THIS_OFF   0x100ULL
+#define PCPU_CURRENT    0x200ULL
+#define PCPU_BASE       0x400000ULL
+#define TASK            0x500000ULL
+#define SOCK4           0x600000ULL
+#define SOCK6           0x610000ULL
+#define SOCK_MAPPED     0x620000ULL
+#define SOCK_UNIX       0x630000ULL
+#define BANNER          "Linux version 6.1.0-qtest (appdep@qtest) #1 SMP"
+
+static const char profile_fmt[] =
+    "{\"appdep_profile\": 1, \"banner\": \"" BANNER "\","
+    " \"release\": \"6.1.0-qtest\", \"build_id\": \"00\","
+    " \"current_layout\": \"current_task\","
+    " \"symbols\": {\"entry_SYSCALL_64\": \"0x1000000\","
+    "   \"linux_banner\": \"0x100000\", \"page_offset_base\": \"0x101000\","
+    "   \"this_cpu_off\": \"0x100\", \"current_task\": \"0x200\","
+    "   \"tcp_sendmsg\": \"0x1100000\", \"tcp_cleanup_rbuf\": \"0x1100100\","
+    "   \"tcp_close\": \"0x1100200\", \"tcp_recvmsg\": \"0x1100300\"},"
+    " \"offsets\": {\"task_struct.pid\": 2416, \"task_struct.tgid\": 2420,"
+    "   \"task_struct.comm\": 2976, \"sock_common.skc_daddr\": 0,"
+    "   \"sock_common.skc_rcv_saddr\": 4, \"sock_common.skc_dport\": 12,"
+    "   \"sock_common.skc_num\": 14, \"sock_common.skc_family\": 16,"
+    "   \"sock_common.skc_v6_daddr\": 56, \"sock_common.skc_v6_rcv_saddr\": 72,"
+    "   \"tcp_sock.write_seq\": 1852, \"tcp_sock.copied_seq\": 1468%s}}";
+
+typedef struct Fixture {
+    QTestState *qts;
+    char *dir;
+    char *profile;
+    int listen_fd;
+    int rec_fd;
+} Fixture;
+
+static char *write_file(const char *dir, const char *name, const char *text)
+{
+    char *path = g_build_filename(dir, name, NULL);
+
+    g_assert(g_file_set_contents(path, text, -1, NULL));
+    return path;
+}
+
+static int listen_unix(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    g_assert(fd >= 0);
+    g_assert(strlen(path) < sizeof(sa.sun_path));
+    strcpy(sa.sun_path, path);
+    g_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    g_assert(listen(fd, 1) == 0);
+    return fd;
+}
+
+static void write_fake_kernel(QTestState *qts)
+{
+    static const uint8_t v4_local[4] = { 10, 0, 0, 1 };
+    static const uint8_t v4_remote[4] = { 10, 0, 0, 2 };
+    static const uint8_t v6_local[16] = { 0xfd, [15] = 1 };
+    static const uint8_t v6_remote[16] = { 0xfd, [15] = 2 };
+    static const uint8_t mapped_local[16] = { [10] = 0xff, [11] = 0xff,
+                                              192, 168, 1, 1 };
+    static const uint8_t mapped_remote[16] = { [10] = 0xff, [11] = 0xff,
+                                               192, 168, 1, 2 };
+    static const uint8_t dport_be[2] = { 8080 >> 8, 8080 & 0xff };
+
+    qtest_writeq(qts, SYM_POB + SLIDE, 0);
+    /* per-cpu area: this_cpu_off points back at it, current_task */
+    qtest_writeq(qts, PCPU_BASE + PCPU_THIS_OFF, PCPU_BASE);
+    qtest_writeq(qts, PCPU_BASE + PCPU_CURRENT, TASK);
+    qtest_writel(qts, TASK + 0x970, 1235);      /* pid: the thread */
+    qtest_writel(qts, TASK + 0x974, 1234);      /* tgid: the process */
+    qtest_memwrite(qts, TASK + 0xba0, "fakeproc", 9);
+
+    qtest_memwrite(qts, SOCK4 + 0, v4_remote, 4);
+    qtest_memwrite(qts, SOCK4 + 4, v4_local, 4);
+    qtest_memwrite(qts, SOCK4 + 12, dport_be, 2);
+    qtest_writew(qts, SOCK4 + 14, 40000);
+    qtest_writew(qts, SOCK4 + 16, 2);           /* AF_INET */
+    qtest_writel(qts, SOCK4 + 0x73c, 1000);     /* write_seq */
+    qtest_writel(qts, SOCK4 + 0x5bc, 5064);     /* copied_seq */
+
+    qtest_memwrite(qts, SOCK6 + 56, v6_remote, 16);
+    qtest_memwrite(qts, SOCK6 + 72, v6_local, 16);
+    qtest_memwrite(qts, SOCK6 + 12, dport_be, 2);
+    qtest_writew(qts, SOCK6 + 14, 40001);
+    qtest_writew(qts, SOCK6 + 16, 10);          /* AF_INET6 */
+    qtest_writel(qts, SOCK6 + 0x73c, 0xfffffff0);
+
+    qtest_memwrite(qts, SOCK_MAPPED + 0, mapped_remote + 12, 4);
+    qtest_memwrite(qts, SOCK_MAPPED + 4, mapped_local + 12, 4);
+    qtest_memwrite(qts, SOCK_MAPPED + 56, mapped_remote, 16);
+    qtest_memwrite(qts, SOCK_MAPPED + 72, mapped_local, 16);
+    qtest_memwrite(qts, SOCK_MAPPED + 12, dport_be, 2);
+    qtest_writew(qts, SOCK_MAPPED + 14, 40002);
+    qtest_writew(qts, SOCK_MAPPED + 16, 10);
+
+    qtest_writew(qts, SOCK_UNIX + 16, 1);       /* AF_UNIX */
+}
+
+static void fixture_setup(Fixture *f, gconstpointer data)
+{
+    g_autofree char *sock = NULL;
+    g_autofree char *text = g_strdup_printf(profile_fmt, "");
+
+    f->dir = g_dir_make_tmp("appdep-test-XXXXXX", NULL);
+    g_assert(f->dir);
+    f->profile = write_file(f->dir, "profile.json", text);
+    sock = g_build_filename(f->dir, "rec.sock", NULL);
+    f->listen_fd = listen_unix(sock);
+    f->qts = qtest_initf("-machine q35 -m 128M "
+                         "-chardev socket,id=rec,path=%s "
+                         "-object appdep,id=appdep0,chardev=rec,"
+                         "profile=%s,vm=qtest-vm", sock, f->profile);
+    f->rec_fd = accept(f->listen_fd, NULL, NULL);
+    g_assert(f->rec_fd >= 0);
+}
+
+static void fixture_teardown(Fixture *f, gconstpointer data)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
+
+    qtest_quit(f->qts);
+    close(f->rec_fd);
+    close(f->listen_fd);
+    g_assert(system(cmd) == 0);
+    g_free(f->profile);
+    g_free(f->dir);
+}
+
+/* Expect an error whose description contains @needle; returns nothing. */
+static void assert_error(QDict *resp, const char *needle)
+{
+    QDict *err;
+    const char *desc;
+
+    g_assert(resp);
+    err = qdict_get_qdict(resp, "error");
+    g_assert(err);
+    desc = qdict_get_str(err, "desc");
+    if (!strstr(desc, needle)) {
+        g_printerr("error '%s' lacks '%s'\n", desc, needle);
+        g_assert_not_reached();
+    }
+    qobject_unref(resp);
+}
+
+static QDict *query(QTestState *qts)
+{
+    QDict *resp = qtest_qmp(qts, "{'execute': 'x-query-appdep'}");
+    QDict *ret;
+
+    g_assert(qdict_haskey(resp, "return"));
+    ret = qdict_get_qdict(resp, "return");
+    qobject_ref(ret);
+    qobject_unref(resp);
+    return ret;
+}
+
+static void set_lstar(QTestState *qts, uint64_t lstar)
+{
+    qtest_qmp_assert_success(qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': '/objects/appdep0', "
+                             "'property': 'x-lstar', 'value': %" PRIu64 "}}",
+                             lstar);
+}
+
+static void write_banner(QTestState *qts, const char *banner)
+{
+    qtest_memwrite(qts, SYM_BANNER + SLIDE, banner, strlen(banner) + 1);
+}
+
+static void expect_inspect_event(QTestState *qts, bool enabled,
+                                 const char *reason)
+{
+    QDict *ev = qtest_qmp_eventwait_ref(qts, "APPDEP_INSPECT");
+    QDict *data = qdict_get_qdict(ev, "data");
+
+    g_assert_cmpstr(qdict_get_str(data, "id"), ==, "appdep0");
+    g_assert_cmpstr(qdict_get_str(data, "vm"), ==, "qtest-vm");
+    g_assert(qdict_get_bool(data, "enabled") == enabled);
+    g_assert_cmpstr(qdict_get_str(data, "reason"), ==, reason);
+    qobject_unref(ev);
+}
+
+static void arm(Fixture *f)
+{
+    write_fake_kernel(f->qts);
+    write_banner(f->qts, BANNER "\n");
+    set_lstar(f->qts, SYM_ENTRY + SLIDE);
+    qtest_qmp_assert_success(f->qts, "{'execute': 'x-appdep-inspect', "
+                             "'arguments': {'enable': true}}");
+    expect_inspect_event(f->qts, true, "command");
+}
+
+static QDict *test_event(QTestState *qts, const char *hook, uint64_t rdi,
+                         uint64_t rsi, uint64_t rdx, uint64_t gs)
+{
+    return qtest_qmp(qts, "{'execute': 'x-appdep-test-event', 'arguments': "
+                     "{'hook': %s, 'rdi': %" PRIu64 ", 'rsi': %" PRIu64
+                     ", 'rdx': %" PRIu64 ", 'gs-base': %" PRIu64
+                     ", 'kernel-gs-base': %" PRIu64 "}}",
+                     hook, rdi, rsi, rdx, gs, gs);
+}
+
+static QDict *event_ok(QTestState *qts, const char *hook, uint64_t rdi,
+                       uint64_t rsi, uint64_t rdx)
+{
+    QDict *resp = test_event(qts, hook, rdi, rsi, rdx, PCPU_BASE);
+    QDict *ret;
+
+    if (!qdict_haskey(resp, "return")) {
+        g_printerr("%s\n", qdict_get_str(qdict_get_qdict(resp, "error"),
+                                         "desc"));
+        g_assert_not_reached();
+    }
+    ret = qdict_get_qdict(resp, "return");
+    qobject_ref(ret);
+    qobject_unref(resp);
+    return ret;
+}
+
+/* Read exactly @n records from the stream, within a few seconds. */
+static void read_records(Fixture *f, AppdepThreadRecord *out, unsigned n)
+{
+    size_t want = n * APPDEP_WIRE_THREAD_LEN, have = 0, used;
+    g_autofree uint8_t *buf = g_malloc(want);
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    unsigned i;
+
+    while (have < want) {
+        struct pollfd pfd = { .fd = f->rec_fd, .events = POLLIN };
+        ssize_t r;
+
+        g_assert(g_get_monotonic_time() < deadline);
+        if (poll(&pfd, 1, 50) <= 0) {
+            continue;
+        }
+        r = read(f->rec_fd, buf + have, want - have);
+        g_assert(r > 0);
+        have += r;
+    }
+    for (i = 0; i < n; i++) {
+        g_assert_cmpint(appdep_wire_decode_thread(
+                            buf + i * APPDEP_WIRE_THREAD_LEN,
+                            want - i * APPDEP_WIRE_THREAD_LEN, &out[i], &used),
+                        ==, APPDEP_WIRE_OK);
+        g_assert_cmpuint(used, ==, APPDEP_WIRE_THREAD_LEN);
+    }
+}
+
+static void test_query_disarmed(Fixture *f, gconstpointer data)
+{
+    QDict *info = query(f->qts);
+
+    g_assert_cmpstr(qdict_get_str(info, "id"), ==, "appdep0");
+    g_assert_cmpstr(qdict_get_str(info, "vm"), ==, "qtest-vm");
+    g_assert(!qdict_get_bool(info, "enabled"));
+    g_assert_cmpstr(qdict_get_str(info, "mechanism"), ==, "none");
+    g_assert_cmpstr(qdict_get_str(info, "profile-banner"), ==, BANNER);
+    g_assert(!qdict_haskey(info, "kaslr-slide"));
+    g_assert(qlist_empty(qdict_get_qlist(info, "hooks")));
+    g_assert_cmpint(qdict_get_int(info, "records-emitted"), ==, 0);
+    g_assert_cmpint(qdict_get_int(info, "records-dropped"), ==, 0);
+    qobject_unref(info);
+
+    assert_error(qtest_qmp(f->qts, "{'execute': 'x-query-appdep', "
+                           "'arguments': {'id': 'nope'}}"),
+                 "no appdep object with id 'nope'");
+    assert_error(qtest_qmp(f->qts, "{'execute': 'x-appdep-inspect', "
+                           "'arguments': {'enable': false}}"),
+                 "not enabled");
+}
+
+static void test_arm_errors(Fixture *f, gconstpointer data)
+{
+    const char *enable = "{'execute': 'x-appdep-inspect', "
+                         "'arguments': {'enable': true}}";
+
+    write_fake_kernel(f->qts);
+    /* the vCPU never ran a kernel: MSR_LSTAR is 0 */
+    assert_error(qtest_qmp(f->qts, enable), "MSR_LSTAR");
+
+    set_lstar(f->qts, SYM_ENTRY + SLIDE + 1);
+    assert_error(qtest_qmp(f->qts, enable), "plus a KASLR slide");
+    set_lstar(f->qts, SYM_ENTRY - 0x200000);
+    assert_error(qtest_qmp(f->qts, enable), "plus a KASLR slide");
+
+    set_lstar(f->qts, SYM_ENTRY + SLIDE);
+    assert_error(qtest_qmp(f->qts, enable), "no Linux banner");
+    write_banner(f->qts, "Linux version 5.10.0-other (x@y) #2 SMP\n");
+    assert_error(qtest_qmp(f->qts, enable),
+                 "expected '" BANNER "', found 'Linux version 5.10.0-other");
+
+    write_banner(f->qts, BANNER "\n");
+    qtest_writeq(f->qts, SYM_POB + SLIDE, 0x12345);
+    assert_error(qtest_qmp(f->qts, enable), "page_offset_base");
+
+    /* nothing was armed by the failures */
+    {
+        QDict *info = query(f->qts);
+
+        g_assert(!qdict_get_bool(info, "enabled"));
+        qobject_unref(info);
+    }
+    assert_error(test_event(f->qts, "send", SOCK4, 0, 64, PCPU_BASE),
+                 "not enabled");
+}
+
+static void test_arm_disarm(Fixture *f, gconstpointer data)
+{
+    QDict *info;
+    QList *hooks;
+    g_autofree char *hmp = NULL;
+
+    arm(f);
+    info = query(f->qts);
+    g_assert(qdict_get_bool(info, "enabled"));
+    g_assert_cmpuint(qdict_get_uint(info, "kaslr-slide"), ==, SLIDE);
+    g_assert_cmpstr(qdict_get_str(info, "banner"), ==, BANNER);
+    hooks = qdict_get_qlist(info, "hooks");
+    g_assert_cmpint(qlist_size(hooks), ==, 3);
+    {
+        QDict *h = qobject_to(QDict, qlist_peek(hooks));
+
+        g_assert_cmpstr(qdict_get_str(h, "function"), ==, "tcp_sendmsg");
+        g_assert_cmpuint(qdict_get_uint(h, "address"), ==,
+                         SYM_SENDMSG + SLIDE);
+    }
+    qobject_unref(info);
+
+    assert_error(qtest_qmp(f->qts, "{'execute': 'x-appdep-inspect', "
+                           "'arguments': {'enable': true}}"),
+                 "already enabled");
+    assert_error(qtest_qmp(f->qts, "{'execute': 'object-del', "
+                           "'arguments': {'id': 'appdep0'}}"),
+                 "cannot be deleted");
+
+    hmp = qtest_hmp(f->qts, "info appdep");
+    g_assert(strstr(hmp, "inspection on"));
+    g_assert(strstr(hmp, "tcp_cleanup_rbuf"));
+    g_free(qtest_hmp(f->qts, "appdep off"));
+    expect_inspect_event(f->qts, false, "command");
+    g_free(hmp);
+    hmp = qtest_hmp(f->qts, "info appdep");
+    g_assert(strstr(hmp, "inspection off"));
+
+    g_free(qtest_hmp(f->qts, "appdep on"));
+    expect_inspect_event(f->qts, true, "command");
+    qtest_qmp_assert_success(f->qts, "{'execute': 'x-appdep-inspect', "
+                             "'arguments': {'enable': false, "
+                             "'id': 'appdep0'}}");
+    expect_inspect_event(f->qts, false, "command");
+}
+
+static void test_reset_disarms(Fixture *f, gconstpointer data)
+{
+    QDict *info;
+
+    arm(f);
+    qtest_qmp_assert_success(f->qts, "{'execute': 'system_reset'}");
+    expect_inspect_event(f->qts, false, "guest-reset");
+    info = query(f->qts);
+    g_assert(!qdict_get_bool(info, "enabled"));
+    qobject_unref(info);
+}
+
+static void test_records(Fixture *f, gconstpointer data)
+{
+    AppdepThreadRecord rec[4];
+    QDict *r, *info;
+
+    arm(f);
+    r = event_ok(f->qts, "send", SOCK4, 0, 64);
+    g_assert_cmpint(qdict_get_int(r, "pid"), ==, 1234);
+    g_assert_cmpint(qdict_get_int(r, "tid"), ==, 1235);
+    g_assert_cmpstr(qdict_get_str(r, "comm"), ==, "fakeproc");
+    g_assert_cmpint(qdict_get_int(r, "family"), ==, 4);
+    g_assert_cmpstr(qdict_get_str(r, "saddr"), ==, "10.0.0.1");
+    g_assert_cmpint(qdict_get_int(r, "sport"), ==, 40000);
+    g_assert_cmpstr(qdict_get_str(r, "daddr"), ==, "10.0.0.2");
+    g_assert_cmpint(qdict_get_int(r, "dport"), ==, 8080);
+    g_assert_cmpint(qdict_get_int(r, "bytes"), ==, 64);
+    g_assert_cmpint(qdict_get_int(r, "seq"), ==, 1000);
+    qobject_unref(r);
+
+    /* receive: copied_seq already counts the bytes just copied */
+    r = event_ok(f->qts, "recv", SOCK4, 100, 0);
+    g_assert_cmpint(qdict_get_int(r, "bytes"), ==, 100);
+    g_assert_cmpint(qdict_get_int(r, "seq"), ==, 4964);
+    qobject_unref(r);
+
+    r = event_ok(f->qts, "send", SOCK6, 0, 7);
+    g_assert_cmpint(qdict_get_int(r, "family"), ==, 6);
+    g_assert_cmpstr(qdict_get_str(r, "saddr"), ==, "fd00::1");
+    g_assert_cmpstr(qdict_get_str(r, "daddr"), ==, "fd00::2");
+    g_assert_cmpint(qdict_get_int(r, "sport"), ==, 40001);
+    g_assert_cmpuint(qdict_get_uint(r, "seq"), ==, 0xfffffff0);
+    qobject_unref(r);
+
+    /* an AF_INET6 socket talking IPv4 is reported as IPv4 */
+    r = event_ok(f->qts, "close", SOCK_MAPPED, 0, 0);
+    g_assert_cmpint(qdict_get_int(r, "family"), ==, 4);
+    g_assert_cmpstr(qdict_get_str(r, "saddr"), ==, "192.168.1.1");
+    g_assert_cmpstr(qdict_get_str(r, "daddr"), ==, "192.168.1.2");
+    g_assert_cmpint(qdict_get_int(r, "bytes"), ==, 0);
+    qobject_unref(r);
+
+    /* the same four records reach the chardev, in order */
+    read_records(f, rec, 4);
+    g_assert_cmpint(rec[0].op, ==, APPDEP_OP_SEND);
+    g_assert_cmpstr(rec[0].vm, ==, "qtest-vm");
+    g_assert_cmpstr(rec[0].comm, ==, "fakeproc");
+    g_assert_cmpint(rec[0].pid, ==, 1234);
+    g_assert_cmpint(rec[0].tid, ==, 1235);
+    g_assert_cmpint(rec[0].sport, ==, 40000);
+    g_assert_cmpint(rec[0].dport, ==, 8080);
+    g_assert_cmpint(rec[0].saddr[3], ==, 1);
+    g_assert_cmpint(rec[0].daddr[3], ==, 2);
+    g_assert_cmpint(rec[0].seq, ==, 1000);
+    g_assert_cmpint(rec[0].bytes, ==, 64);
+    g_assert(rec[0].time_ns > 1700000000ULL * 1000000000ULL);
+    g_assert_cmpint(rec[1].op, ==, APPDEP_OP_RECV);
+    g_assert_cmpint(rec[2].family, ==, APPDEP_FAMILY_IPV6);
+    g_assert_cmpint(rec[3].op, ==, APPDEP_OP_CLOSE);
+    g_assert_cmpuint(rec[1].serial, ==, rec[0].serial + 1);
+    g_assert_cmpuint(rec[3].serial, ==, rec[0].serial + 3);
+
+    info = query(f->qts);
+    g_assert_cmpint(qdict_get_int(info, "records-emitted"), ==, 4);
+    g_assert_cmpint(qdict_get_int(info, "records-dropped"), ==, 0);
+    qobject_unref(info);
+}
+
+static void test_garbage(Fixture *f, gconstpointer data)
+{
+    QDict *info, *drops;
+    AppdepThreadRecord rec;
+
+    arm(f);
+    /* struct sock pointer outside guest RAM */
+    assert_error(test_event(f->qts, "send", 0xdead00000000ULL, 0, 1,
+                            PCPU_BASE), "struct sock is not readable");
+    /* a per-cpu base that does not point back at itself */
+    assert_error(test_event(f->qts, "send", SOCK4, 0, 1, PCPU_BASE + 0x1000),
+                 "this_cpu_off cross-check");
+    /* a per-cpu base near the top of the address space (wraps) */
+    assert_error(test_event(f->qts, "send", SOCK4, 0, 1, ~0ULL - 8),
+                 "this_cpu_off cross-check");
+    /* current points outside RAM */
+    qtest_writeq(f->qts, PCPU_BASE + PCPU_CURRENT, 0x7fff0000000ULL);
+    assert_error(test_event(f->qts, "send", SOCK4, 0, 1, PCPU_BASE),
+                 "task_struct is not readable");
+    qtest_writeq(f->qts, PCPU_BASE + PCPU_CURRENT, 0);
+    assert_error(test_event(f->qts, "send", SOCK4, 0, 1, PCPU_BASE),
+                 "current task pointer");
+    qtest_writeq(f->qts, PCPU_BASE + PCPU_CURRENT, TASK);
+    /* MMIO is never read: the IOAPIC page is not RAM */
+    assert_error(test_event(f->qts, "send", 0xfec00000ULL, 0, 1, PCPU_BASE),
+                 "struct sock is not readable");
+    /* not an inet socket: filtered, not dropped */
+    assert_error(test_event(f->qts, "send", SOCK_UNIX, 0, 1, PCPU_BASE),
+                 "filtered");
+    /* a receive of nothing is no event */
+    assert_error(test_event(f->qts, "recv", SOCK4, 0, 0, PCPU_BASE),
+                 "filtered");
+
+    info = query(f->qts);
+    drops = qdict_get_qdict(info, "drops");
+    g_assert_cmpint(qdict_get_int(drops, "bad-guest-memory"), ==, 6);
+    g_assert_cmpint(qdict_get_int(info, "records-dropped"), ==, 6);
+    g_assert_cmpint(qdict_get_int(info, "records-filtered"), ==, 2);
+    qobject_unref(info);
+
+    /* and the core still works: the record after the losses has a gap */
+    qobject_unref(event_ok(f->qts, "send", SOCK4, 0, 1));
+    read_records(f, &rec, 1);
+    g_assert_cmpuint(rec.serial, ==, 6);
+}
+
+static void test_bad_profiles(Fixture *f, gconstpointer data)
+{
+    static const struct {
+        const char *text;
+        const char *error;
+    } cases[] = {
+        { "{", "profile: " },
+        { "[1, 2]", "not a JSON object" },
+        { "{\"appdep_profile\": 2}", "'appdep_profile' must be 1" },
+        { "{\"appdep_profile\": 1, \"banner\": \"Windows\"}",
+          "'banner' must be" },
+    };
+    g_autofree char *missing_sym = NULL;
+    g_autofree char *bad_off = NULL;
+    unsigned i;
+
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *path = write_file(f->dir, "bad.json",
+                                           cases[i].text);
+
+        assert_error(qtest_qmp(f->qts, "{'execute': 'object-add', "
+                               "'arguments': {'qom-type': 'appdep', "
+                               "'id': 'bad', 'chardev': 'rec', "
+                               "'profile': %s}}", path), cases[i].error);
+    }
+    assert_error(qtest_qmp(f->qts, "{'execute': 'object-add', "
+                           "'arguments': {'qom-type': 'appdep', "
+                           "'id': 'bad', 'chardev': 'rec', "
+                           "'profile': '/nonexistent/p.json'}}"),
+                 "cannot read profile");
+    assert_error(qtest_qmp(f->qts, "{'execute': 'object-add', "
+                           "'arguments': {'qom-type': 'appdep', "
+                           "'id': 'bad', 'chardev': 'nochr', "
+                           "'profile': %s}}", f->profile),
+                 "chardev 'nochr' not found");
+
+    /* a profile without tcp_close, and one with a negative offset */
+    missing_sym = g_strdup_printf(profile_fmt, "");
+    *strstr(missing_sym, "\"tcp_close\"") = 'X';
+    {
+        g_autofree char *path = write_file(f->dir, "nosym.json",
+                                           missing_sym);
+
+        assert_error(qtest_qmp(f->qts, "{'execute': 'object-add', "
+                               "'arguments': {'qom-type': 'appdep', "
+                               "'id': 'bad', 'chardev': 'rec', "
+                               "'profile': %s}}", path),
+                     "symbol 'tcp_close' is missing");
+    }
+    bad_off = g_strdup_printf(profile_fmt, "");
+    memcpy(strstr(bad_off, "2416"), "-416", 4);
+    {
+        g_autofree char *path = write_file(f->dir, "badoff.json", bad_off);
+
+        assert_error(qtest_qmp(f->qts, "{'execute': 'object-add', "
+                               "'arguments': {'qom-type': 'appdep', "
+                               "'id': 'bad', 'chardev': 'rec', "
+                               "'profile': %s}}", path),
+                     "offset 'task_struct.pid' is not an integer");
+    }
+    /* the object that works is unaffected */
+    qobject_unref(query(f->qts));
+}
+
+static void add_test(const char *name,
+                     void (*fn)(Fixture *, gconstpointer))
+{
+    g_autofree char *path = g_strdup_printf("/appdep/%s", name);
+
+    g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    add_test("query-disarmed", test_query_disarmed);
+    add_test("arm-errors", test_arm_errors);
+    add_test("arm-disarm", test_arm_disarm);
+    add_test("reset-disarms", test_reset_disarms);
+    add_test("records", test_records);
+    add_test("garbage", test_garbage);
+    add_test("bad-profiles", test_bad_profiles);
+    return g_test_run();
+}
