@@ -86,11 +86,15 @@ int appdep_stream_next(const uint8_t *buf, size_t len, bool eof,
             return APPDEP_STREAM_RECORD;
         }
     }
-    if (st == APPDEP_WIRE_BAD_TYPE || st == APPDEP_WIRE_BAD_FIELD) {
+    if (st == APPDEP_WIRE_BAD_TYPE) {
         *why = status_str(st);
         *consumed = l;
         return APPDEP_STREAM_SKIP;
     }
+    /*
+     * A bad field usually means this "record" is the head of a record cut
+     * short followed by the next one: rescan rather than skip its length.
+     */
     *why = status_str(st);
     *consumed = resync(buf, len, eof);
     return APPDEP_STREAM_SKIP;

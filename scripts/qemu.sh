@@ -79,14 +79,13 @@ apply_series() {
 }
 
 link_firmware() {
-    # qtests run from the build tree re-root data paths under qemu-bundle
-    local fw=$OBJ/qemu-bundle/usr/local/share/qemu-firmware d
-    mkdir -p "$fw"
+    # Run from the build tree, QEMU re-roots its firmware path under
+    # qemu-bundle/: point those directories at Debian's firmware.
+    local d
     for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
         [ -d "$d" ] || continue
-        for f in "$d"/*; do
-            [ -e "$fw/$(basename "$f")" ] || ln -s "$f" "$fw/$(basename "$f")"
-        done
+        mkdir -p "$OBJ/qemu-bundle$(dirname "$d")"
+        [ -e "$OBJ/qemu-bundle$d" ] || ln -s "$d" "$OBJ/qemu-bundle$d"
     done
 }
 

@@ -19,6 +19,7 @@
 #include "qemu/osdep.h"
 #include "exec/memory.h"
 #include "hw/core/cpu.h"
+#include "cpu.h"
 #include "hw/appdep/appdep.h"
 
 /*

@@ -14,6 +14,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/cutils.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
 #include "qobject/qnum.h"
@@ -71,31 +72,14 @@ static bool get_offset(QDict *offs, const char *name, uint32_t *val,
     return true;
 }
 
-bool appdep_profile_parse(AppdepProfile *p, const char *json, size_t len,
-                          Error **errp)
+static bool appdep_profile_parse_root(AppdepProfile *p, QDict *root,
+                                      Error **errp)
 {
-    g_autofree char *text = g_strndup(json, len);
-    g_autoptr(QObject) obj = NULL;
-    QDict *root, *syms, *offs;
+    QDict *syms, *offs;
     const char *banner, *release, *layout;
     int64_t format;
     unsigned i;
 
-    memset(p, 0, sizeof(*p));
-    if (strlen(text) != len) {
-        error_setg(errp, "profile: contains a NUL byte");
-        return false;
-    }
-    obj = qobject_from_json(text, errp);
-    if (!obj) {
-        error_prepend(errp, "profile: ");
-        return false;
-    }
-    root = qobject_to(QDict, obj);
-    if (!root) {
-        error_setg(errp, "profile: not a JSON object");
-        return false;
-    }
     format = qdict_get_try_int(root, "appdep_profile", -1);
     if (format != APPDEP_PROFILE_FORMAT) {
         error_setg(errp, "profile: 'appdep_profile' must be %d (this QEMU "
@@ -167,6 +151,35 @@ bool appdep_profile_parse(AppdepProfile *p, const char *json, size_t len,
     p->banner = g_strdup(banner);
     p->release = g_strdup(release ? release : "");
     return true;
+}
+
+bool appdep_profile_parse(AppdepProfile *p, const char *json, size_t len,
+                          Error **errp)
+{
+    g_autofree char *text = g_strndup(json, len);
+    QObject *obj;
+    QDict *root;
+    bool ok;
+
+    memset(p, 0, sizeof(*p));
+    if (strlen(text) != len) {
+        error_setg(errp, "profile: contains a NUL byte");
+        return false;
+    }
+    obj = qobject_from_json(text, errp);
+    if (!obj) {
+        error_prepend(errp, "profile: ");
+        return false;
+    }
+    root = qobject_to(QDict, obj);
+    if (!root) {
+        error_setg(errp, "profile: not a JSON object");
+        qobject_unref(obj);
+        return false;
+    }
+    ok = appdep_profile_parse_root(p, root, errp);
+    qobject_unref(obj);
+    return ok;
 }
 
 bool appdep_profile_load(AppdepProfile *p, const char *path, Error **errp)

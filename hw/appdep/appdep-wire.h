@@ -152,6 +152,17 @@ static inline void appdep_wire_get_str(char *dst, const uint8_t *src,
     dst[i] = '\0';
 }
 
+/* Bounded copy of a string into a NUL-padded field (already zeroed). */
+static inline void appdep_wire_put_str(uint8_t *dst, const char *src,
+                                       size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n && src[i]; i++) {
+        dst[i] = (uint8_t)src[i];
+    }
+}
+
 /* Encode @r into @buf, which holds APPDEP_WIRE_THREAD_LEN bytes. */
 static inline void appdep_wire_encode_thread(const AppdepThreadRecord *r,
                                              uint8_t *buf)
@@ -163,13 +174,13 @@ static inline void appdep_wire_encode_thread(const AppdepThreadRecord *r,
     appdep_wire_put32(buf + 8, APPDEP_WIRE_THREAD_LEN);
     appdep_wire_put64(buf + 16, r->time_ns);
     appdep_wire_put64(buf + 24, r->serial);
-    strncpy((char *)buf + 32, r->vm, APPDEP_WIRE_VM_LEN);
+    appdep_wire_put_str(buf + 32, r->vm, APPDEP_WIRE_VM_LEN);
     buf[96] = r->op;
     buf[97] = r->family;
     appdep_wire_put16(buf + 98, r->vcpu);
     appdep_wire_put32(buf + 100, r->pid);
     appdep_wire_put32(buf + 104, r->tid);
-    strncpy((char *)buf + 108, r->comm, APPDEP_WIRE_COMM_LEN);
+    appdep_wire_put_str(buf + 108, r->comm, APPDEP_WIRE_COMM_LEN);
     memcpy(buf + 124, r->saddr, 16);
     memcpy(buf + 140, r->daddr, 16);
     appdep_wire_put16(buf + 156, r->sport);

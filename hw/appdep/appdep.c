@@ -22,6 +22,7 @@
 #include "qapi/error.h"
 #include "qapi/qapi-events-appdep.h"
 #include "qemu/error-report.h"
+#include "qemu/cutils.h"
 #include "qemu/timer.h"
 #include "qemu/uuid.h"
 #include "qom/object_interfaces.h"

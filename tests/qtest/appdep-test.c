@@ -21,6 +21,7 @@
 #include "libqtest.h"
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
+#include "qobject/qnum.h"
 #include "../../hw/appdep/appdep-wire.h"
 
 #define SLIDE           0x200000ULL
@@ -38,6 +39,8 @@
 #define SOCK6           0x610000ULL
 #define SOCK_MAPPED     0x620000ULL
 #define SOCK_UNIX       0x630000ULL
+#define ENABLE \
+    "{'execute': 'x-appdep-inspect', 'arguments': {'enable': true}}"
 #define BANNER          "Linux version 6.1.0-qtest (appdep@qtest) #1 SMP"
 
 static const char profile_fmt[] =
@@ -178,6 +181,11 @@ static void assert_error(QDict *resp, const char *needle)
     qobject_unref(resp);
 }
 
+static uint64_t get_u64(QDict *d, const char *key)
+{
+    return qnum_get_uint(qobject_to(QNum, qdict_get(d, key)));
+}
+
 static QDict *query(QTestState *qts)
 {
     QDict *resp = qtest_qmp(qts, "{'execute': 'x-query-appdep'}");
@@ -256,7 +264,7 @@ static QDict *event_ok(QTestState *qts, const char *hook, uint64_t rdi,
 /* Read exactly @n records from the stream, within a few seconds. */
 static void read_records(Fixture *f, AppdepThreadRecord *out, unsigned n)
 {
-    size_t want = n * APPDEP_WIRE_THREAD_LEN, have = 0, used;
+    size_t want = n * APPDEP_WIRE_THREAD_LEN, have = 0, used = 0;
     g_autofree uint8_t *buf = g_malloc(want);
     gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
     unsigned i;
@@ -307,27 +315,25 @@ static void test_query_disarmed(Fixture *f, gconstpointer data)
 
 static void test_arm_errors(Fixture *f, gconstpointer data)
 {
-    const char *enable = "{'execute': 'x-appdep-inspect', "
-                         "'arguments': {'enable': true}}";
 
     write_fake_kernel(f->qts);
     /* the vCPU never ran a kernel: MSR_LSTAR is 0 */
-    assert_error(qtest_qmp(f->qts, enable), "MSR_LSTAR");
+    assert_error(qtest_qmp(f->qts, ENABLE), "MSR_LSTAR");
 
     set_lstar(f->qts, SYM_ENTRY + SLIDE + 1);
-    assert_error(qtest_qmp(f->qts, enable), "plus a KASLR slide");
+    assert_error(qtest_qmp(f->qts, ENABLE), "plus a KASLR slide");
     set_lstar(f->qts, SYM_ENTRY - 0x200000);
-    assert_error(qtest_qmp(f->qts, enable), "plus a KASLR slide");
+    assert_error(qtest_qmp(f->qts, ENABLE), "plus a KASLR slide");
 
     set_lstar(f->qts, SYM_ENTRY + SLIDE);
-    assert_error(qtest_qmp(f->qts, enable), "no Linux banner");
+    assert_error(qtest_qmp(f->qts, ENABLE), "no Linux banner");
     write_banner(f->qts, "Linux version 5.10.0-other (x@y) #2 SMP\n");
-    assert_error(qtest_qmp(f->qts, enable),
+    assert_error(qtest_qmp(f->qts, ENABLE),
                  "expected '" BANNER "', found 'Linux version 5.10.0-other");
 
     write_banner(f->qts, BANNER "\n");
     qtest_writeq(f->qts, SYM_POB + SLIDE, 0x12345);
-    assert_error(qtest_qmp(f->qts, enable), "page_offset_base");
+    assert_error(qtest_qmp(f->qts, ENABLE), "page_offset_base");
 
     /* nothing was armed by the failures */
     {
@@ -349,7 +355,7 @@ static void test_arm_disarm(Fixture *f, gconstpointer data)
     arm(f);
     info = query(f->qts);
     g_assert(qdict_get_bool(info, "enabled"));
-    g_assert_cmpuint(qdict_get_uint(info, "kaslr-slide"), ==, SLIDE);
+    g_assert_cmpuint(get_u64(info, "kaslr-slide"), ==, SLIDE);
     g_assert_cmpstr(qdict_get_str(info, "banner"), ==, BANNER);
     hooks = qdict_get_qlist(info, "hooks");
     g_assert_cmpint(qlist_size(hooks), ==, 3);
@@ -357,7 +363,7 @@ static void test_arm_disarm(Fixture *f, gconstpointer data)
         QDict *h = qobject_to(QDict, qlist_peek(hooks));
 
         g_assert_cmpstr(qdict_get_str(h, "function"), ==, "tcp_sendmsg");
-        g_assert_cmpuint(qdict_get_uint(h, "address"), ==,
+        g_assert_cmpuint(get_u64(h, "address"), ==,
                          SYM_SENDMSG + SLIDE);
     }
     qobject_unref(info);
@@ -367,7 +373,7 @@ static void test_arm_disarm(Fixture *f, gconstpointer data)
                  "already enabled");
     assert_error(qtest_qmp(f->qts, "{'execute': 'object-del', "
                            "'arguments': {'id': 'appdep0'}}"),
-                 "cannot be deleted");
+                 "can not be deleted");
 
     hmp = qtest_hmp(f->qts, "info appdep");
     g_assert(strstr(hmp, "inspection on"));
@@ -428,7 +434,7 @@ static void test_records(Fixture *f, gconstpointer data)
     g_assert_cmpstr(qdict_get_str(r, "saddr"), ==, "fd00::1");
     g_assert_cmpstr(qdict_get_str(r, "daddr"), ==, "fd00::2");
     g_assert_cmpint(qdict_get_int(r, "sport"), ==, 40001);
-    g_assert_cmpuint(qdict_get_uint(r, "seq"), ==, 0xfffffff0);
+    g_assert_cmpuint(get_u64(r, "seq"), ==, 0xfffffff0);
     qobject_unref(r);
 
     /* an AF_INET6 socket talking IPv4 is reported as IPv4 */
@@ -549,7 +555,7 @@ static void test_bad_profiles(Fixture *f, gconstpointer data)
 
     /* a profile without tcp_close, and one with a negative offset */
     missing_sym = g_strdup_printf(profile_fmt, "");
-    *strstr(missing_sym, "\"tcp_close\"") = 'X';
+    strstr(missing_sym, "\"tcp_close\"")[1] = 'X';
     {
         g_autofree char *path = write_file(f->dir, "nosym.json",
                                            missing_sym);

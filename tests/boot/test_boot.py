@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+"""Boot tests: real Debian guests under TCG, traced by the patched QEMU.
+
+The guest test programs print their own ground truth (GT lines: pid, tid,
+comm, 4-tuple, op, bytes of every send/recv syscall and close).  Each
+scenario compares it with the records appdep streamed, as multisets: every
+expected event appears with the right pid, tid, comm, 4-tuple and byte
+count, and nothing else is attributed to the test programs.  Sequence
+numbers must advance by the bytes sent, and a receiver's sequence numbers
+must be the sender's.
+
+Prints TAP.  Run from the top directory after `make`.
+"""
+
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TOP / "scripts" / "lab"))
+import lab  # noqa: E402
+
+BUILD = Path(os.environ.get("APPDEP_BUILD", TOP / "build"))
+DUMP = BUILD / "meson" / "monitor" / "appdep-dump"
+PROFILE = BUILD / "lab" / "profile.json"
+PROGS = ("tcpcli", "tcpsrv")
+ARM_TIMEOUT = 60
+
+
+class Tracer:
+    """appdep-dump listening for one VM's records, writing JSON lines."""
+
+    def __init__(self, workdir, name):
+        self.sock = Path(workdir) / f"{name}.rec.sock"
+        self.out_path = Path(workdir) / f"{name}.records.jsonl"
+        self.err_path = Path(workdir) / f"{name}.dump.log"
+        with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen([str(DUMP), "--listen", str(self.sock)],
+                                         stdout=out, stderr=err)
+        deadline = time.monotonic() + 10
+        while not self.sock.exists():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise lab.LabError(f"appdep-dump did not listen on {self.sock}")
+            time.sleep(0.02)
+
+    def records(self):
+        with open(self.out_path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def arm(guest, timeout=ARM_TIMEOUT):
+    """Enable inspection as soon as the guest kernel has set up LSTAR."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            guest.qmp.execute("x-appdep-inspect", {"enable": True})
+            ev = guest.qmp.wait_event("APPDEP_INSPECT")
+            assert ev["data"]["enabled"] and ev["data"]["reason"] == "command"
+            return
+        except lab.QMPError as e:
+            if "MSR_LSTAR" not in e.desc or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def settle(guest, tracer, timeout=10):
+    """Wait until every record QEMU emitted reached the tracer's file."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = guest.qmp.execute("x-query-appdep")
+        if len(tracer.records()) >= info["records-emitted"]:
+            return info
+        if time.monotonic() > deadline:
+            raise lab.LabError(f"{guest.name}: {info['records-emitted']} "
+                               f"emitted, {len(tracer.records())} received")
+        time.sleep(0.1)
+
+
+def gt_key(e):
+    return (e["op"], e["pid"], e["tid"], e["comm"], e["laddr"], e["lport"],
+            e["raddr"], e["rport"], e["bytes"])
+
+
+def rec_key(r):
+    return (r["op"], r["pid"], r["tid"], r["comm"], r["saddr"], r["sport"],
+            r["daddr"], r["dport"], r["bytes"])
+
+
+def compare(gt, recs):
+    """Multiset comparison of GT events and records of the test programs."""
+    want = collections.Counter(gt_key(e) for e in gt
+                               if e["op"] in ("send", "recv", "close"))
+    got = collections.Counter(rec_key(r) for r in recs if r["comm"] in PROGS)
+    missing = want - got
+    spurious = got - want
+    if missing or spurious:
+        raise AssertionError(
+            f"{sum(missing.values())} GT events not traced, "
+            f"{sum(spurious.values())} spurious records\n"
+            f"missing: {list(missing.items())[:5]}\n"
+            f"spurious: {list(spurious.items())[:5]}")
+    return sum(want.values())
+
+
+def check_seq(recs_by_vm):
+    """Per connection: sends are contiguous; the peer receives those bytes."""
+    sends = collections.defaultdict(list)
+    recvs = collections.defaultdict(list)
+    for recs in recs_by_vm:
+        for r in recs:
+            if r["comm"] not in PROGS:
+                continue
+            conn = (r["saddr"], r["sport"], r["daddr"], r["dport"])
+            if r["op"] == "send":
+                sends[conn].append(r)
+            elif r["op"] == "recv":
+                recvs[conn].append(r)
+    assert sends, "no send records"
+    for conn, ss in sends.items():
+        ss.sort(key=lambda r: r["time_ns"])
+        for a, b in zip(ss, ss[1:]):
+            assert (a["seq"] + a["bytes"]) % 2**32 == b["seq"], \
+                f"{conn}: send seq {a['seq']}+{a['bytes']} then {b['seq']}"
+        peer = (conn[2], conn[3], conn[0], conn[1])
+        rs = sorted(recvs.get(peer, []), key=lambda r: r["time_ns"])
+        assert rs, f"{conn}: peer has no recv records"
+        assert rs[0]["seq"] == ss[0]["seq"], \
+            f"{conn}: peer's first recv seq {rs[0]['seq']} != {ss[0]['seq']}"
+        for a, b in zip(rs, rs[1:]):
+            assert (a["seq"] + a["bytes"]) % 2**32 == b["seq"], \
+                f"{peer}: recv seq {a['seq']}+{a['bytes']} then {b['seq']}"
+
+
+def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
+             armed=True, server_port=8080):
+    """Boot a server and a client VM, both traced; return what was seen."""
+    with lab.Lab() as l:
+        tracers = {}
+        guests = []
+        for name, cmd in (("srv", server_cmd), ("cli", client_cmd)):
+            tracers[name] = Tracer(l.workdir, name)
+            guests.append(l.add(name, cmd, smp=smp, appdep=lab.Appdep(
+                str(PROFILE), str(tracers[name].sock))))
+        srv, cli = guests
+        l.start()
+        if armed:
+            for g in guests:
+                arm(g)
+        assert cli.wait_done(timeout=240) == 0, "client failed"
+        # the server's last close comes a moment after the client's
+        deadline = time.monotonic() + 30
+        while sum(1 for e in srv.gt() if e["op"] == "close") < conns:
+            assert time.monotonic() < deadline, "server did not close"
+            time.sleep(0.2)
+        infos = {g.name: settle(g, tracers[g.name]) for g in guests}
+        recs = {n: t.records() for n, t in tracers.items()}
+        for t in tracers.values():
+            t.stop()
+        gt = srv.gt() + cli.gt()
+        lab.check_exchange(cli.gt(), srv.gt(), conns, reqs, nbytes, reply,
+                           server_port)
+        return gt, recs, infos
+
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+@test
+def thread_per_connection():
+    """client and thread-per-connection server in two VMs"""
+    gt, recs, infos = run_pair(
+        "tcpsrv 8080 --reply-bytes 100",
+        "tcpcli 10.0.0.1 8080 --conns 3 --reqs 4 --bytes 64 "
+        "--reply-bytes 100 --threads 3",
+        conns=3, reqs=4, nbytes=64, reply=100)
+    n = compare(gt, recs["srv"] + recs["cli"])
+    check_seq([recs["srv"], recs["cli"]])
+    srv_tids = {e["tid"] for e in gt if e["prog"] == "tcpsrv" and
+                e["op"] == "send"}
+    assert len(srv_tids) == 3, f"server threads {srv_tids}"
+    for name, info in infos.items():
+        assert info["records-dropped"] == 0, f"{name}: {info}"
+        assert info["mechanism"] == "tcg-translate"
+        assert all(h["hits"] > 0 for h in info["hooks"]), info["hooks"]
+    assert all(r["vm"] in ("srv", "cli") for r in recs["srv"] + recs["cli"])
+    return f"{n} events matched"
+
+
+@test
+def fork_server():
+    """process-per-connection (fork) server"""
+    gt, recs, infos = run_pair(
+        "tcpsrv 8080 --fork",
+        "tcpcli 10.0.0.1 8080 --conns 3 --reqs 3 --bytes 200",
+        conns=3, reqs=3, nbytes=200, reply=200)
+    n = compare(gt, recs["srv"] + recs["cli"])
+    check_seq([recs["srv"], recs["cli"]])
+    pids = {r["pid"] for r in recs["srv"] if r["comm"] == "tcpsrv" and
+            r["op"] == "send"}
+    assert len(pids) == 3, f"expected 3 server processes, got {pids}"
+    return f"{n} events matched, {len(pids)} server processes"
+
+
+@test
+def smp2_threads_on_both_vcpus():
+    """2-vCPU guests (MTTCG), client threads pinned to both vCPUs"""
+    gt, recs, infos = run_pair(
+        "tcpsrv 8080",
+        "tcpcli 10.0.0.1 8080 --conns 4 --reqs 5 --bytes 64 --threads 4",
+        conns=4, reqs=5, nbytes=64, reply=64, smp=2)
+    n = compare(gt, recs["srv"] + recs["cli"])
+    check_seq([recs["srv"], recs["cli"]])
+    cpus = {e["cpu"] for e in gt if e["prog"] == "tcpcli"}
+    assert cpus == {0, 1}, f"client threads ran on CPUs {cpus}"
+    return f"{n} events matched on CPUs {sorted(cpus)}"
+
+
+@test
+def inspection_off_no_records():
+    """with the object present but inspection off, no records"""
+    gt, recs, infos = run_pair(
+        "tcpsrv 8080",
+        "tcpcli 10.0.0.1 8080 --conns 1 --reqs 3 --bytes 64",
+        conns=1, reqs=3, nbytes=64, reply=64, armed=False)
+    assert not recs["srv"] and not recs["cli"], recs
+    for info in infos.values():
+        assert not info["enabled"] and info["records-emitted"] == 0, info
+    return "0 records"
+
+
+def main():
+    if not PROFILE.exists():
+        print(f"1..0 # SKIP no profile at {PROFILE} (run make lab)")
+        return 77
+    print(f"1..{len(TESTS)}", flush=True)
+    failed = 0
+    for i, fn in enumerate(TESTS, 1):
+        t0 = time.monotonic()
+        try:
+            detail = fn()
+            print(f"ok {i} - {fn.__name__}: {fn.__doc__} ({detail}, "
+                  f"{time.monotonic() - t0:.0f}s)", flush=True)
+        except Exception as e:
+            failed += 1
+            print(f"not ok {i} - {fn.__name__}: {fn.__doc__}", flush=True)
+            for line in (traceback.format_exc() + str(e)).splitlines():
+                print(f"# {line}", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
