@@ -157,7 +157,9 @@ static void fixture_teardown(Fixture *f, gconstpointer data)
     g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
 
     qtest_quit(f->qts);
-    close(f->rec_fd);
+    if (f->rec_fd >= 0) {
+        close(f->rec_fd);
+    }
     close(f->listen_fd);
     g_assert(system(cmd) == 0);
     g_free(f->profile);
@@ -404,6 +406,23 @@ static void test_reset_disarms(Fixture *f, gconstpointer data)
     qobject_unref(info);
 }
 
+static void test_reset_rearms(Fixture *f, gconstpointer data)
+{
+    QDict *info;
+
+    qtest_qmp_assert_success(f->qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': '/objects/appdep0', "
+                             "'property': 'rearm', 'value': true}}");
+    arm(f);
+    qtest_qmp_assert_success(f->qts, "{'execute': 'system_reset'}");
+    expect_inspect_event(f->qts, false, "guest-reset");
+    /* the "new kernel" (same fake one) is up: re-armed automatically */
+    expect_inspect_event(f->qts, true, "rearm");
+    info = query(f->qts);
+    g_assert(qdict_get_bool(info, "enabled"));
+    qobject_unref(info);
+}
+
 static void test_records(Fixture *f, gconstpointer data)
 {
     AppdepThreadRecord rec[4];
@@ -517,6 +536,30 @@ static void test_garbage(Fixture *f, gconstpointer data)
     g_assert_cmpuint(rec.serial, ==, 6);
 }
 
+/* The consumer goes away: records are dropped and counted, QEMU goes on. */
+static void test_consumer_gone(Fixture *f, gconstpointer data)
+{
+    gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+    QDict *info;
+    int64_t lost = 0;
+    unsigned i;
+
+    arm(f);
+    close(f->rec_fd);
+    f->rec_fd = -1;
+    while (!lost) {
+        g_assert(g_get_monotonic_time() < deadline);
+        for (i = 0; i < 10; i++) {
+            qobject_unref(event_ok(f->qts, "send", SOCK4, 0, 1));
+        }
+        g_usleep(20 * 1000);
+        info = query(f->qts);
+        lost = qdict_get_int(qdict_get_qdict(info, "drops"), "no-consumer");
+        qobject_unref(info);
+    }
+    g_assert_cmpint(lost, >, 0);
+}
+
 static void test_bad_profiles(Fixture *f, gconstpointer data)
 {
     static const struct {
@@ -596,8 +639,10 @@ int main(int argc, char **argv)
     add_test("arm-errors", test_arm_errors);
     add_test("arm-disarm", test_arm_disarm);
     add_test("reset-disarms", test_reset_disarms);
+    add_test("reset-rearms", test_reset_rearms);
     add_test("records", test_records);
     add_test("garbage", test_garbage);
+    add_test("consumer-gone", test_consumer_gone);
     add_test("bad-profiles", test_bad_profiles);
     return g_test_run();
 }
