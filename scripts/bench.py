@@ -45,7 +45,8 @@ def run_once(variant, requests):
             if variant != "none":
                 tracers[name] = Tracer(l.workdir, name)
                 appdep = lab.Appdep(str(PROFILE), str(tracers[name].sock))
-            guests.append(l.add(name, cmd, appdep=appdep))
+            guests.append(l.add(name, cmd, appdep=appdep,
+                                extra_args=["-no-shutdown"]))
         l.start()
         if variant == "on":
             for g in guests:

@@ -61,7 +61,8 @@ def main():
                       f"--connect-timeout 60",
         }
         guests = {n: l.add(n, cmds[n], appdep=lab.Appdep(
-            str(PROFILE), str(tracers[n].sock))) for n in names}
+            str(PROFILE), str(tracers[n].sock)), extra_args=["-no-shutdown"])
+            for n in names}
         l.start()
         for n in names:
             arm(guests[n])

@@ -23,7 +23,6 @@ SUITES = [
               "--print-errorlogs", "--no-rebuild"]),
     ("qtest", [os.path.join(QEMU_BUILD, "tests/qtest/appdep-test"), "--tap",
                "-k"]),
-    ("profile", [PY, os.path.join(TOP, "tests/profile/test_profile.py")]),
     ("dump", [PY, os.path.join(TOP, "tests/tools/test_dump.py")]),
     ("boot", [PY, os.path.join(TOP, "tests/boot/test_boot.py")]),
 ]

@@ -214,7 +214,11 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
     if (ret < 0) {
         goto bad;
     }
-    if (ret == 0) {
+    /*
+     * A socket without both ports is not a connection (e.g. the close of
+     * a socket whose connect() failed): nothing for the analysis.
+     */
+    if (ret == 0 || !rec->sport || !rec->dport) {
         return 0;
     }
 

@@ -90,19 +90,28 @@ void appdep_tcg_insn_start(vaddr pc)
     }
 }
 
-static void appdep_tcg_publish(AppdepTcgHooks *h)
+/*
+ * Swap the hook set and flush the translation cache.  Runs as safe work
+ * on a vCPU thread while all vCPUs are quiescent: with one vCPU,
+ * tb_flush() from the main loop would flush the code buffer under the
+ * running vCPU.
+ */
+static void appdep_tcg_publish_work(CPUState *cs, run_on_cpu_data data)
 {
-    AppdepTcgHooks *old = qatomic_xchg(&appdep_tcg_hooks, h);
-    CPUState *cs;
+    AppdepTcgHooks *old = qatomic_xchg(&appdep_tcg_hooks, data.host_ptr);
 
     if (old) {
         g_free_rcu(old, rcu);
     }
     /* retranslate everything: hooked TBs gain or lose the call */
-    cs = first_cpu;
-    if (cs) {
-        tb_flush(cs);
-    }
+    tb_flush(cs);
+}
+
+/* Main loop, BQL.  Takes effect before any vCPU runs guest code again. */
+static void appdep_tcg_publish(AppdepTcgHooks *h)
+{
+    async_safe_run_on_cpu(first_cpu, appdep_tcg_publish_work,
+                          RUN_ON_CPU_HOST_PTR(h));
 }
 
 static bool appdep_tcg_arm(AppdepState *s, const uint64_t *addr,

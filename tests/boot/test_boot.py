@@ -150,7 +150,8 @@ def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
         for name, cmd in (("srv", server_cmd), ("cli", client_cmd)):
             tracers[name] = Tracer(l.workdir, name)
             guests.append(l.add(name, cmd, smp=smp, appdep=lab.Appdep(
-                str(PROFILE), str(tracers[name].sock))))
+                str(PROFILE), str(tracers[name].sock)),
+                extra_args=["-no-shutdown"]))
         srv, cli = guests
         l.start()
         if armed:

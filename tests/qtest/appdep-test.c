@@ -519,6 +519,11 @@ static void test_garbage(Fixture *f, gconstpointer data)
     /* not an inet socket: filtered, not dropped */
     assert_error(test_event(f->qts, "send", SOCK_UNIX, 0, 1, PCPU_BASE),
                  "filtered");
+    /* a socket whose connect() failed has no ports: not a connection */
+    qtest_writew(f->qts, SOCK4 + 14, 0);
+    assert_error(test_event(f->qts, "close", SOCK4, 0, 0, PCPU_BASE),
+                 "filtered");
+    qtest_writew(f->qts, SOCK4 + 14, 40000);
     /* a receive of nothing is no event */
     assert_error(test_event(f->qts, "recv", SOCK4, 0, 0, PCPU_BASE),
                  "filtered");
@@ -527,7 +532,7 @@ static void test_garbage(Fixture *f, gconstpointer data)
     drops = qdict_get_qdict(info, "drops");
     g_assert_cmpint(qdict_get_int(drops, "bad-guest-memory"), ==, 6);
     g_assert_cmpint(qdict_get_int(info, "records-dropped"), ==, 6);
-    g_assert_cmpint(qdict_get_int(info, "records-filtered"), ==, 2);
+    g_assert_cmpint(qdict_get_int(info, "records-filtered"), ==, 3);
     qobject_unref(info);
 
     /* and the core still works: the record after the losses has a gap */

@@ -1,0 +1,467 @@
+/*
+ * appdep-profile: build the per-kernel profile appdep needs to read a
+ * Linux guest (symbol addresses and struct member offsets) from the
+ * kernel image alone: vmlinuz -> vmlinux -> kallsyms + BTF -> JSON.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/btf.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "btf-offsets.h"
+#include "decompress.h"
+#include "kallsyms.h"
+#include "profile-limits.h"
+#include "vmlinux-elf.h"
+
+#define APPDEP_PROFILE_FORMAT_VERSION   1
+#define EXIT_USAGE                      2
+#define BANNER_PREFIX                   "Linux version "
+
+typedef struct MemberRef {
+    const char *type;
+    const char *member;
+} MemberRef;
+
+static const char *const required_syms[] = {
+    "entry_SYSCALL_64", "linux_banner", "page_offset_base", "this_cpu_off",
+    "tcp_sendmsg", "tcp_close", "tcp_cleanup_rbuf", "tcp_recvmsg",
+};
+
+static const char *const optional_syms[] = {
+    "__x64_sys_sendto", "__x64_sys_sendmsg", "__x64_sys_write",
+    "__x64_sys_close", "__x64_sys_recvfrom", "__x64_sys_read",
+    "do_syscall_64", "init_task", "__start_BTF",
+};
+
+static const MemberRef required_members[] = {
+    { "task_struct", "pid" },
+    { "task_struct", "tgid" },
+    { "task_struct", "comm" },
+    { "task_struct", "files" },
+    { "sock_common", "skc_daddr" },
+    { "sock_common", "skc_rcv_saddr" },
+    { "sock_common", "skc_dport" },
+    { "sock_common", "skc_num" },
+    { "sock_common", "skc_family" },
+    { "sock_common", "skc_v6_daddr" },
+    { "sock_common", "skc_v6_rcv_saddr" },
+    { "tcp_sock", "write_seq" },
+    { "tcp_sock", "copied_seq" },
+};
+
+static const MemberRef optional_members[] = {
+    { "files_struct", "fdt" },
+    { "fdtable", "fd" },
+    { "fdtable", "max_fds" },
+    { "file", "private_data" },
+    { "file", "f_op" },
+    { "socket", "sk" },
+};
+
+static const MemberRef pcpu_hot_current = { "pcpu_hot", "current_task" };
+
+static const char description[] =
+    "Reads an x86_64 Linux kernel image (a bzImage vmlinuz compressed with\n"
+    "gzip, xz, lzma, lz4 or zstd, or an uncompressed vmlinux ELF) and writes\n"
+    "the profile appdep needs to inspect a guest running that exact kernel\n"
+    "build. Symbols come from the kernel's embedded kallsyms tables (a\n"
+    "Debian System.map is a stub), struct offsets from its .BTF section\n"
+    "(CONFIG_DEBUG_INFO_BTF=y is required).\n"
+    "\n"
+    "Output (JSON):\n"
+    "  {\n"
+    "    \"appdep_profile\": 1,               format version\n"
+    "    \"banner\": \"Linux version ...\",     linux_banner, no newline\n"
+    "    \"release\": \"6.1.0-56-amd64\",       third word of the banner\n"
+    "    \"build_id\": \"hex\",                 GNU build-id of vmlinux\n"
+    "    \"current_layout\": \"current_task\",  or \"pcpu_hot\" (6.2+):\n"
+    "                                       where the per-cpu current\n"
+    "                                       task pointer lives\n"
+    "    \"symbols\": { \"tcp_sendmsg\": \"0xffffffff8188bf40\", ... },\n"
+    "                 link-time addresses as hex strings; per-cpu\n"
+    "                 variables (current_task, pcpu_hot, this_cpu_off)\n"
+    "                 are offsets into the per-cpu area\n"
+    "    \"offsets\": { \"task_struct.pid\": 2416, ... }\n"
+    "                 byte offsets of members in their struct; sock_common\n"
+    "                 sits at offset 0 of struct sock\n"
+    "  }\n"
+    "\n"
+    "Exit status: 0 on success, 1 if the image cannot be profiled (the\n"
+    "message says why), 2 on a usage error.";
+
+typedef struct ProfileCtx {
+    const char *path;
+    bool verbose;
+    AppdepVmlinux *vm;
+    AppdepKallsyms *ks;
+    struct btf *btf;
+    JsonBuilder *jb;
+} ProfileCtx;
+
+static void G_GNUC_PRINTF(2, 3) fail(const ProfileCtx *c, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "appdep-profile: %s: %s\n", c->path, msg);
+}
+
+static void json_add_symbol(ProfileCtx *c, const AppdepKsym *s)
+{
+    g_autofree char *hex = g_strdup_printf("0x%" G_GINT64_MODIFIER "x",
+                                           (guint64)s->addr);
+
+    json_builder_set_member_name(c->jb, s->name);
+    json_builder_add_string_value(c->jb, hex);
+}
+
+static bool json_add_member(ProfileCtx *c, const MemberRef *m, bool required)
+{
+    g_autofree char *key = g_strdup_printf("%s.%s", m->type, m->member);
+    uint32_t off;
+    int ret;
+
+    ret = appdep_btf_member_offset(c->btf, m->type, m->member, &off);
+    if (ret < 0) {
+        if (required || ret != -ENOENT) {
+            fail(c, "BTF: cannot get the offset of %s: %s", key,
+                 ret == -ENOENT ? "no such struct or member"
+                                : g_strerror(-ret));
+            return !required;
+        }
+        return true;
+    }
+    json_builder_set_member_name(c->jb, key);
+    json_builder_add_int_value(c->jb, off);
+    if (c->verbose) {
+        fprintf(stderr, "  %-30s 0x%x\n", key, off);
+    }
+    return true;
+}
+
+static bool find_kallsyms(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
+{
+    const uint8_t *rodata;
+    size_t rodata_len;
+    uint64_t rodata_addr;
+    uint64_t base = 0;
+    int ret = -ENOENT;
+
+    /* The tables live in .rodata; scanning just it is faster and safer. */
+    if (appdep_vmlinux_section(c->vm, ".rodata", &rodata, &rodata_len,
+                               &rodata_addr) == 0 &&
+        rodata_addr % APPDEP_KALLSYMS_ALIGN == 0) {
+        ret = appdep_kallsyms_parse(rodata, rodata_len, &c->ks);
+        base = rodata_addr;
+    }
+    if (ret < 0) {
+        /* File offsets of a vmlinux keep the link alignment. */
+        ret = appdep_kallsyms_parse(elf, elf_len, &c->ks);
+        base = 0;
+    }
+    if (ret < 0) {
+        fail(c, "%s", ret == -EINVAL
+             ? "the kallsyms tables are corrupt"
+             : "kallsyms tables not found (kernel built without "
+               "CONFIG_KALLSYMS, or an unknown table layout)");
+        return false;
+    }
+    if (c->verbose) {
+        const AppdepKallsyms *ks = c->ks;
+
+        fprintf(stderr, "kallsyms: %zu symbols, order %s, %s, "
+                "seqs_of_names %s, relative_base 0x%" G_GINT64_MODIFIER "x\n"
+                "  %s 0x%" G_GINT64_MODIFIER "x: offsets 0x%zx "
+                "relative_base 0x%zx num_syms 0x%zx names 0x%zx "
+                "markers 0x%zx token_table 0x%zx token_index 0x%zx\n",
+                ks->num_syms,
+                ks->order == APPDEP_KALLSYMS_OFFSETS_FIRST ? "offsets-first"
+                                                          : "offsets-last",
+                ks->absolute_percpu ? "absolute percpu" : "all relative",
+                ks->has_seqs_of_names ? "before token_table" : "n/a",
+                (guint64)ks->relative_base,
+                base ? ".rodata" : "file", (guint64)base,
+                ks->offsets_off, ks->relative_base_off, ks->num_syms_off,
+                ks->names_off, ks->markers_off, ks->token_table_off,
+                ks->token_index_off);
+    }
+    return true;
+}
+
+/* Read linux_banner, checking that kallsyms pointed at the right string. */
+static char *read_banner(ProfileCtx *c, const AppdepKsym *sym)
+{
+    g_autofree char *banner = NULL;
+    size_t n;
+
+    if (appdep_vmlinux_string(c->vm, sym->addr, APPDEP_PROFILE_MAX_BANNER_LEN,
+                              &banner) < 0 ||
+        !g_str_has_prefix(banner, BANNER_PREFIX)) {
+        fail(c, "self-check failed: linux_banner (0x%" G_GINT64_MODIFIER "x) "
+             "does not point to \"" BANNER_PREFIX "...\" in the image: "
+             "the kallsyms tables were misread", (guint64)sym->addr);
+        return NULL;
+    }
+    n = strlen(banner);
+    while (n > 0 && (banner[n - 1] == '\n' || banner[n - 1] == '\r')) {
+        banner[--n] = '\0';
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!g_ascii_isprint(banner[i])) {
+            fail(c, "linux_banner holds a non-printable character");
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&banner);
+}
+
+static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
+{
+    g_autofree char *banner = NULL;
+    g_autofree char *build_id = NULL;
+    g_auto(GStrv) words = NULL;
+    const AppdepKsym *cur;
+    const char *layout;
+    const uint8_t *btf_data;
+    size_t btf_len;
+    uint32_t sk_common_off;
+    int ret;
+
+    ret = appdep_vmlinux_open(elf, elf_len, &c->vm);
+    if (ret < 0) {
+        fail(c, "the decompressed kernel is not a valid x86_64 ELF file");
+        return false;
+    }
+    if (!find_kallsyms(c, elf, elf_len)) {
+        return false;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(required_syms); i++) {
+        if (!appdep_kallsyms_lookup(c->ks, required_syms[i])) {
+            fail(c, "required symbol %s not found in kallsyms",
+                 required_syms[i]);
+            return false;
+        }
+        /* A hook on the wrong one of two same-named statics fails silently. */
+        if (appdep_kallsyms_count_addrs(c->ks, required_syms[i]) > 1) {
+            fail(c, "required symbol %s is ambiguous: several addresses "
+                 "carry that name", required_syms[i]);
+            return false;
+        }
+    }
+    cur = appdep_kallsyms_lookup(c->ks, "current_task");
+    layout = "current_task";
+    if (!cur) {
+        cur = appdep_kallsyms_lookup(c->ks, "pcpu_hot");
+        layout = "pcpu_hot";
+    }
+    if (!cur) {
+        fail(c, "neither current_task (<= 6.1) nor pcpu_hot (6.2+) found "
+             "in kallsyms");
+        return false;
+    }
+    if (appdep_kallsyms_count_addrs(c->ks, cur->name) > 1) {
+        fail(c, "required symbol %s is ambiguous: several addresses "
+             "carry that name", cur->name);
+        return false;
+    }
+    banner = read_banner(c, appdep_kallsyms_lookup(c->ks, "linux_banner"));
+    if (!banner) {
+        return false;
+    }
+    words = g_strsplit(banner, " ", 4);
+    if (g_strv_length(words) < 3 || !words[2][0]) {
+        fail(c, "cannot read the release from the banner \"%s\"", banner);
+        return false;
+    }
+    ret = appdep_vmlinux_build_id(c->vm, &build_id);
+    if (ret < 0) {
+        fail(c, "no GNU build-id note in the kernel");
+        return false;
+    }
+
+    ret = appdep_vmlinux_section(c->vm, ".BTF", &btf_data, &btf_len, NULL);
+    if (ret == -ENOENT) {
+        fail(c, "the kernel has no .BTF section: the kernel was built "
+             "without CONFIG_DEBUG_INFO_BTF");
+        return false;
+    }
+    if (ret == 0) {
+        ret = appdep_btf_load(btf_data, btf_len, &c->btf);
+    }
+    if (ret < 0) {
+        fail(c, "cannot parse the .BTF section: %s", g_strerror(-ret));
+        return false;
+    }
+    /* Offsets of sock_common members are used as offsets into a sock. */
+    ret = appdep_btf_member_offset(c->btf, "sock", "__sk_common",
+                                   &sk_common_off);
+    if (ret < 0 || sk_common_off != 0) {
+        fail(c, "BTF: struct sock does not start with its sock_common");
+        return false;
+    }
+
+    c->jb = json_builder_new();
+    json_builder_begin_object(c->jb);
+    json_builder_set_member_name(c->jb, "appdep_profile");
+    json_builder_add_int_value(c->jb, APPDEP_PROFILE_FORMAT_VERSION);
+    json_builder_set_member_name(c->jb, "banner");
+    json_builder_add_string_value(c->jb, banner);
+    json_builder_set_member_name(c->jb, "release");
+    json_builder_add_string_value(c->jb, words[2]);
+    json_builder_set_member_name(c->jb, "build_id");
+    json_builder_add_string_value(c->jb, build_id);
+    json_builder_set_member_name(c->jb, "current_layout");
+    json_builder_add_string_value(c->jb, layout);
+
+    json_builder_set_member_name(c->jb, "symbols");
+    json_builder_begin_object(c->jb);
+    for (size_t i = 0; i < G_N_ELEMENTS(required_syms); i++) {
+        json_add_symbol(c, appdep_kallsyms_lookup(c->ks, required_syms[i]));
+    }
+    json_add_symbol(c, cur);
+    for (size_t i = 0; i < G_N_ELEMENTS(optional_syms); i++) {
+        const AppdepKsym *s = appdep_kallsyms_lookup(c->ks, optional_syms[i]);
+
+        if (!s) {
+            continue;
+        }
+        if (appdep_kallsyms_count_addrs(c->ks, s->name) > 1) {
+            fprintf(stderr, "appdep-profile: %s: warning: %s is ambiguous, "
+                    "left out\n", c->path, s->name);
+            continue;
+        }
+        json_add_symbol(c, s);
+    }
+    json_builder_end_object(c->jb);
+
+    if (c->verbose) {
+        fprintf(stderr, "offsets:\n");
+    }
+    json_builder_set_member_name(c->jb, "offsets");
+    json_builder_begin_object(c->jb);
+    for (size_t i = 0; i < G_N_ELEMENTS(required_members); i++) {
+        if (!json_add_member(c, &required_members[i], true)) {
+            return false;
+        }
+    }
+    if (!strcmp(layout, "pcpu_hot") &&
+        !json_add_member(c, &pcpu_hot_current, true)) {
+        return false;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(optional_members); i++) {
+        if (!json_add_member(c, &optional_members[i], false)) {
+            return false;
+        }
+    }
+    json_builder_end_object(c->jb);
+    json_builder_end_object(c->jb);
+    return true;
+}
+
+static bool write_profile(ProfileCtx *c, const char *out_path)
+{
+    g_autoptr(JsonGenerator) gen = json_generator_new();
+    g_autoptr(JsonNode) root = json_builder_get_root(c->jb);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *text = NULL;
+    g_autofree char *data = NULL;
+
+    json_generator_set_pretty(gen, TRUE);
+    json_generator_set_indent(gen, 2);
+    json_generator_set_root(gen, root);
+    text = json_generator_to_data(gen, NULL);
+    data = g_strconcat(text, "\n", NULL);
+    if (!out_path || !strcmp(out_path, "-")) {
+        return fputs(data, stdout) >= 0 && fflush(stdout) == 0;
+    }
+    if (!g_file_set_contents(out_path, data, -1, &err)) {
+        fprintf(stderr, "appdep-profile: %s\n", err->message);
+        return false;
+    }
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *out_path = NULL;
+    gboolean verbose = FALSE;
+    GOptionEntry entries[] = {
+        { "output", 'o', 0, G_OPTION_ARG_FILENAME, &out_path,
+          "Write the profile to FILE (default: standard output)", "FILE" },
+        { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+          "Report on standard error where the tables were found", NULL },
+        { NULL }
+    };
+    g_autoptr(GOptionContext) octx =
+        g_option_context_new("VMLINUZ|VMLINUX - build an appdep kernel "
+                             "profile");
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GMappedFile) mf = NULL;
+    g_autofree uint8_t *elf = NULL;
+    ProfileCtx c = { 0 };
+    AppdepCompression comp = APPDEP_COMP_UNKNOWN;
+    const char *detail = NULL;
+    size_t elf_len = 0;
+    size_t img_len;
+    bool ok;
+    int ret;
+
+    g_option_context_add_main_entries(octx, entries, NULL);
+    g_option_context_set_description(octx, description);
+    if (!g_option_context_parse(octx, &argc, &argv, &err)) {
+        fprintf(stderr, "appdep-profile: %s (see --help)\n", err->message);
+        return EXIT_USAGE;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "appdep-profile: expected one kernel image "
+                "(see --help)\n");
+        return EXIT_USAGE;
+    }
+    c.path = argv[1];
+    c.verbose = verbose;
+
+    /* Writable means a private copy-on-write mapping: libelf may not care,
+     * but nothing of ours can then alter the file. */
+    mf = g_mapped_file_new(c.path, TRUE, &err);
+    if (!mf) {
+        fprintf(stderr, "appdep-profile: %s\n", err->message);
+        return EXIT_FAILURE;
+    }
+    img_len = g_mapped_file_get_length(mf);
+    if (img_len > APPDEP_PROFILE_MAX_IMAGE_SIZE) {
+        fail(&c, "file larger than %u MiB: not a kernel image",
+             APPDEP_PROFILE_MAX_IMAGE_SIZE / APPDEP_MIB);
+        return EXIT_FAILURE;
+    }
+    ret = appdep_kernel_extract((const uint8_t *)g_mapped_file_get_contents(mf),
+                                img_len, APPDEP_PROFILE_MAX_VMLINUX_SIZE,
+                                &elf, &elf_len, &comp, &detail);
+    if (ret < 0) {
+        fail(&c, "%s", detail ? detail : g_strerror(-ret));
+        return EXIT_FAILURE;
+    }
+    if (c.verbose) {
+        fprintf(stderr, "image: %zu bytes, compression %s, vmlinux %zu "
+                "bytes\n", img_len, appdep_compression_name(comp), elf_len);
+    }
+
+    ok = build_profile(&c, elf, elf_len) && write_profile(&c, out_path);
+
+    if (c.jb) {
+        g_object_unref(c.jb);
+    }
+    btf__free(c.btf);
+    appdep_kallsyms_free(c.ks);
+    appdep_vmlinux_free(c.vm);
+    return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
