@@ -28,8 +28,9 @@ tools: deps $(MESON)/build.ninja
 	@ninja -C $(MESON) >/dev/null || ninja -C $(MESON)
 
 lab: deps tools
-	@scripts/lab/fetch-kernels.sh
+	@scripts/lab/fetch-kernels.sh build/kernels
 	@scripts/lab/mkinitramfs.sh
+	@scripts/lab/mkprofile.sh
 
 check: all
 	@$(PY) scripts/run-checks.py
