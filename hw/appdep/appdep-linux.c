@@ -183,6 +183,11 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
     uint32_t seq;
     int ret;
 
+    /* tcp_cleanup_rbuf(sk, 0): nothing was read, no event; no reads */
+    if (kind == APPDEP_HOOK_KIND_RECV && (int32_t)r->rsi <= 0) {
+        return 0;
+    }
+
     /*
      * A hooked function runs in kernel mode after swapgs, so GS.base is
      * the per-cpu base; it is a kernel (negative) address.  Fall back to

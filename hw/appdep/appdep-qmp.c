@@ -111,4 +111,6 @@ void hmp_info_appdep(Monitor *mon, const QDict *qdict)
                    ")\n", info->records_emitted, info->records_filtered,
                    info->records_dropped, info->drops->ring_full,
                    info->drops->no_consumer, info->drops->bad_guest_memory);
+    monitor_printf(mon, "  time in hooks: %" PRIu64 " us\n",
+                   info->hook_ns / 1000);
 }

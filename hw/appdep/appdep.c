@@ -114,13 +114,16 @@ void appdep_hook_fire(AppdepRun *run, CPUState *cs, AppdepHookKind kind,
 {
     AppdepThreadRecord rec;
     const char *why;
+    int64_t t0;
 
     if (!qatomic_read(&run->armed) || kind >= APPDEP_HOOK_COUNT) {
         return;
     }
+    t0 = get_clock();
     if (appdep_fill(run, cs, kind, regs, &rec, &why) > 0) {
         appdep_push(run, cs, &rec);
     }
+    qatomic_add(&run->hook_ns, get_clock() - t0);
 }
 
 bool appdep_hook_fire_test(AppdepState *s, AppdepHookKind kind,
@@ -359,6 +362,7 @@ AppdepInfo *appdep_info(AppdepState *s)
     }
     info->records_emitted = s->emitted;
     info->records_filtered = qatomic_read(&run->filtered);
+    info->hook_ns = qatomic_read(&run->hook_ns);
     info->drops = g_new0(AppdepDrops, 1);
     info->drops->ring_full = qatomic_read(&run->drop_ring_full);
     info->drops->bad_guest_memory = qatomic_read(&run->drop_bad_memory);

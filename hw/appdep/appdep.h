@@ -40,8 +40,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(AppdepState, APPDEP)
 #define APPDEP_KASLR_ALIGN        (2ULL << 20)
 #define APPDEP_DIRECT_MAP_SPAN    (1ULL << 46)   /* 64 TiB, 4-level paging */
 #define APPDEP_RING_SLOTS         4096           /* per vCPU, power of two */
-#define APPDEP_DRAIN_MS           5
-#define APPDEP_MAX_PENDING        (256 * APPDEP_WIRE_THREAD_LEN)
+#define APPDEP_DRAIN_MS           20
+#define APPDEP_MAX_PENDING        (1024 * APPDEP_WIRE_THREAD_LEN)
 #define APPDEP_REARM_MS           500
 
 #define APPDEP_HOOK_COUNT         APPDEP_HOOK_KIND__MAX
@@ -110,6 +110,7 @@ typedef struct AppdepRun {
     uint64_t serial;            /* atomic */
     uint64_t hits[APPDEP_HOOK_COUNT];   /* atomic */
     uint64_t filtered;          /* atomic */
+    uint64_t hook_ns;           /* atomic */
     uint64_t drop_ring_full;    /* atomic */
     uint64_t drop_bad_memory;   /* atomic */
     unsigned nrings;
