@@ -80,9 +80,11 @@ def arm(guest, timeout=ARM_TIMEOUT):
     while True:
         try:
             guest.qmp.execute("x-appdep-inspect", {"enable": True})
-            ev = guest.qmp.wait_event("APPDEP_INSPECT")
-            assert ev["data"]["enabled"] and ev["data"]["reason"] == "command"
-            return
+            while True:         # skip the events of earlier switches
+                ev = guest.qmp.wait_event("APPDEP_INSPECT")
+                if ev["data"]["enabled"]:
+                    assert ev["data"]["reason"] == "command", ev
+                    return
         except lab.QMPError as e:
             if "MSR_LSTAR" not in e.desc or time.monotonic() > deadline:
                 raise
