@@ -98,28 +98,36 @@ def main():
                                 if op == "recv")
     listening = {vp for vp, n in ports.items() if n >= 1}
 
-    edges = collections.defaultdict(lambda: [set(), 0, 0, 0])
+    # edge (client app, server app) -> connections, sends, bytes each way
+    sent = collections.defaultdict(lambda: [0, 0])
     for r in recs:
-        if r["op"] != "send":
-            continue
-        me = app_of(r, listening)
-        if me[2] is not None:
-            continue                        # the server's replies
-        peer = [p for p in recs if p["saddr"] == r["daddr"] and
-                p["sport"] == r["dport"] and p["daddr"] == r["saddr"] and
-                p["dport"] == r["sport"]]
+        if r["op"] == "send":
+            c = sent[(r["vm"], r["comm"], r["saddr"], r["sport"], r["daddr"],
+                      r["dport"])]
+            c[0] += 1
+            c[1] += r["bytes"]
+    peer_side = {}
+    for r in recs:
+        peer_side.setdefault((r["daddr"], r["dport"], r["saddr"],
+                              r["sport"]), r)
+    edges = collections.defaultdict(lambda: [0, 0, 0, 0])
+    for (vm, comm, sa, sp, da, dp), (n, b) in sent.items():
+        if (vm, sp) in listening:
+            continue                        # a server's replies
+        peer = peer_side.get((sa, sp, da, dp))
         if not peer:
             continue
-        srv = app_of(peer[0], listening)
-        e = edges[(me[:2], srv)]
-        e[0].add((r["saddr"], r["sport"]))
-        e[1] += 1
-        e[2] += r["bytes"]
-        e[3] += sum(p["bytes"] for p in peer if p["op"] == "send")
+        srv = app_of(peer, listening)
+        back = sent.get((peer["vm"], peer["comm"], da, dp, sa, sp), (0, 0))
+        e = edges[((vm, comm), srv)]
+        e[0] += 1
+        e[1] += n
+        e[2] += b
+        e[3] += back[1]
     say("\nconnections between applications (from per-thread records):")
     for (cli, srv), (conns, sends, out, back) in sorted(edges.items()):
         say(f"  {cli[0]}/{cli[1]} -> {srv[0]}/{srv[1]}:{srv[2]}  "
-            f"{len(conns)} connections, {sends} sends, {out} bytes out, "
+            f"{conns} connections, {sends} sends, {out} bytes out, "
             f"{back} bytes back")
 
     # Follow one request by sequence numbers across VMs.
