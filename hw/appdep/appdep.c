@@ -193,6 +193,8 @@ static void appdep_drain(void *opaque)
         s->drop_no_consumer += DIV_ROUND_UP(s->pending->len,
                                             APPDEP_WIRE_THREAD_LEN);
         g_byte_array_set_size(s->pending, 0);
+        /* the next consumer starts at a record boundary */
+        s->written_bytes -= s->written_bytes % APPDEP_WIRE_THREAD_LEN;
     }
     if (s->pending->len) {
         w = qemu_chr_fe_write(&s->chr, s->pending->data, s->pending->len);

@@ -54,8 +54,9 @@ for m in "${MODULES[@]}"; do
     if grep -qE "(^|/)$m\.ko$" "$moddir/modules.builtin" 2>/dev/null; then
         continue
     fi
-    ko=$(find "$moddir/kernel" -name "$m.ko" | head -n 1)
-    [ -n "$ko" ] || lab_die "$m is neither built in nor a module (.ko, uncompressed) in $moddir"
+    ko=$(find "$moddir/kernel" \( -name "$m.ko" -o -name "$m.ko.xz" \
+         -o -name "$m.ko.zst" \) | head -n 1)
+    [ -n "$ko" ] || lab_die "$m is neither built in nor a module (.ko, .ko.xz, .ko.zst) in $moddir"
     kos+=("$ko")
 done
 
@@ -81,8 +82,14 @@ cp "$LAB_TOP/scripts/lab/init" "$root/init"
 chmod 0755 "$root/init"
 : > "$root/etc/appdep-modules"
 for ko in "${kos[@]}"; do
-    cp "$ko" "$root/lib/modules/"
-    basename "$ko" >> "$root/etc/appdep-modules"
+    # busybox insmod wants plain .ko: newer kernels ship them compressed
+    name=$(basename "$ko")
+    case "$name" in
+    *.ko.xz) name=${name%.xz}; xz -dc "$ko" > "$root/lib/modules/$name" ;;
+    *.ko.zst) name=${name%.zst}; zstd -qdc "$ko" > "$root/lib/modules/$name" ;;
+    *) cp "$ko" "$root/lib/modules/" ;;
+    esac
+    echo "$name" >> "$root/etc/appdep-modules"
 done
 echo "$kver" > "$root/etc/appdep-kernel"
 

@@ -33,6 +33,7 @@
 #define SYM_CLOSE       0x1100200ULL
 #define PCPU_THIS_OFF   0x100ULL
 #define PCPU_CURRENT    0x200ULL
+#define PCPU_HOT        0x300ULL
 #define PCPU_BASE       0x400000ULL
 #define TASK            0x500000ULL
 #define SOCK4           0x600000ULL
@@ -134,10 +135,39 @@ static void write_fake_kernel(QTestState *qts)
     qtest_writew(qts, SOCK_UNIX + 16, 1);       /* AF_UNIX */
 }
 
+/* Replace the first @from in @s by @to. */
+static char *replace(const char *s, const char *from, const char *to)
+{
+    const char *at = strstr(s, from);
+
+    g_assert(at);
+    return g_strdup_printf("%.*s%s%s", (int)(at - s), s, to,
+                           at + strlen(from));
+}
+
+/*
+ * The profile: 6.1's per-cpu current_task by default; with @data
+ * "pcpu_hot", 6.2+'s pcpu_hot.current_task (at PCPU_HOT + 8).
+ */
+static char *make_profile(gconstpointer data)
+{
+    g_autofree char *text = NULL;
+    g_autofree char *t1 = NULL;
+
+    if (!data || strcmp(data, "pcpu_hot")) {
+        return g_strdup_printf(profile_fmt, "");
+    }
+    text = g_strdup_printf(profile_fmt, ", \"pcpu_hot.current_task\": 8");
+    t1 = replace(text, "\"current_layout\": \"current_task\"",
+                 "\"current_layout\": \"pcpu_hot\"");
+    return replace(t1, "\"current_task\": \"0x200\"",
+                   "\"pcpu_hot\": \"0x300\"");
+}
+
 static void fixture_setup(Fixture *f, gconstpointer data)
 {
     g_autofree char *sock = NULL;
-    g_autofree char *text = g_strdup_printf(profile_fmt, "");
+    g_autofree char *text = make_profile(data);
 
     f->dir = g_dir_make_tmp("appdep-test-XXXXXX", NULL);
     g_assert(f->dir);
@@ -490,6 +520,22 @@ static void test_records(Fixture *f, gconstpointer data)
     qobject_unref(info);
 }
 
+/* 6.2+ layout: current is pcpu_hot.current_task */
+static void test_pcpu_hot(Fixture *f, gconstpointer data)
+{
+    QDict *r;
+
+    arm(f);
+    /* the 6.1 slot holds a decoy: reading it would give the wrong task */
+    qtest_writeq(f->qts, PCPU_BASE + PCPU_CURRENT, 0x7fff0000000ULL);
+    qtest_writeq(f->qts, PCPU_BASE + PCPU_HOT + 8, TASK);
+    r = event_ok(f->qts, "send", SOCK4, 0, 33);
+    g_assert_cmpint(qdict_get_int(r, "tid"), ==, 1235);
+    g_assert_cmpstr(qdict_get_str(r, "comm"), ==, "fakeproc");
+    g_assert_cmpint(qdict_get_int(r, "bytes"), ==, 33);
+    qobject_unref(r);
+}
+
 static void test_garbage(Fixture *f, gconstpointer data)
 {
     QDict *info, *drops;
@@ -629,12 +675,18 @@ static void test_bad_profiles(Fixture *f, gconstpointer data)
     qobject_unref(query(f->qts));
 }
 
-static void add_test(const char *name,
-                     void (*fn)(Fixture *, gconstpointer))
+static void add_test_data(const char *name, const char *data,
+                          void (*fn)(Fixture *, gconstpointer))
 {
     g_autofree char *path = g_strdup_printf("/appdep/%s", name);
 
-    g_test_add(path, Fixture, NULL, fixture_setup, fn, fixture_teardown);
+    g_test_add(path, Fixture, data, fixture_setup, fn, fixture_teardown);
+}
+
+static void add_test(const char *name,
+                     void (*fn)(Fixture *, gconstpointer))
+{
+    add_test_data(name, NULL, fn);
 }
 
 int main(int argc, char **argv)
@@ -646,6 +698,7 @@ int main(int argc, char **argv)
     add_test("reset-disarms", test_reset_disarms);
     add_test("reset-rearms", test_reset_rearms);
     add_test("records", test_records);
+    add_test_data("pcpu-hot", "pcpu_hot", test_pcpu_hot);
     add_test("garbage", test_garbage);
     add_test("consumer-gone", test_consumer_gone);
     add_test("bad-profiles", test_bad_profiles);
