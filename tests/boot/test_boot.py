@@ -167,10 +167,17 @@ def make_profile(vmlinuz, out):
 
 
 def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
-             armed=True, server_port=8080, kernel_dir=None):
-    """Boot a server and a client VM, both traced; return what was seen."""
+             armed=True, server_port=8080, kernel_dir=None, tamper=None):
+    """Boot a server and a client VM, both traced; return what was seen.
+
+    @tamper(profile_dict) edits the profile before use (bad offsets)."""
     with lab.Lab(kernel_dir=kernel_dir) as l:
         profile = PROFILE
+        if tamper:
+            p = json.load(open(PROFILE))
+            tamper(p)
+            profile = Path(l.workdir) / "tampered.json"
+            profile.write_text(json.dumps(p))
         if kernel_dir:
             profile = make_profile(
                 next(Path(kernel_dir).glob("boot/vmlinuz-*")),
@@ -320,6 +327,40 @@ def wrong_profile_refused():
             t.stop()
             return "refused: " + e.desc[:60] + "..."
         raise AssertionError("armed with the wrong profile")
+
+
+@test
+def garbage_never_hurts():
+    """wrong offsets make QEMU read garbage: counted, the guest unharmed"""
+    def tamper(p):
+        # per-cpu cross-check fails on every event
+        p["symbols"]["this_cpu_off"] = hex(int(p["symbols"]["this_cpu_off"],
+                                               16) + 8)
+    gt, recs, infos = run_pair(
+        "tcpsrv 8080",
+        "tcpcli 10.0.0.1 8080 --conns 2 --reqs 5 --bytes 64",
+        conns=2, reqs=5, nbytes=64, reply=64, tamper=tamper)
+    for name, info in infos.items():
+        assert info["enabled"] and info["records-emitted"] == 0, info
+        assert info["drops"]["bad-guest-memory"] >= 10, info
+    assert not recs["srv"] and not recs["cli"]
+
+    def tamper2(p):
+        # pointers and strings read from the wrong places
+        o = p["offsets"]
+        o["task_struct.comm"] = 0xfff0
+        o["sock_common.skc_family"] = 0x7ff
+        o["tcp_sock.write_seq"] = 3
+    gt, recs, infos = run_pair(
+        "tcpsrv 8080",
+        "tcpcli 10.0.0.1 8080 --conns 2 --reqs 5 --bytes 64",
+        conns=2, reqs=5, nbytes=64, reply=64, tamper=tamper2)
+    lost = sum(i["records-dropped"] + i["records-filtered"] +
+               i["records-emitted"] for i in infos.values())
+    assert lost > 0, infos
+    return (f"cross-check failures dropped; junk offsets: "
+            f"{sum(i['records-emitted'] for i in infos.values())} emitted, "
+            f"{sum(i['records-filtered'] for i in infos.values())} filtered")
 
 
 @test
