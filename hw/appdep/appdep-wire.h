@@ -37,6 +37,52 @@ enum AppdepWireType {
     APPDEP_WIRE_THREAD = 1,     /* per-thread traffic record */
 };
 
+/*
+ * Frames between the forward daemon (monitor/) and the APM server
+ * (server/), over TCP.  Same 16-byte header; types from 16; their own
+ * size limit.  Layouts (offsets from the frame start, after the header):
+ *
+ * HELLO     fwd -> server, first frame of a connection; also sent again
+ *           whenever the inventory changes
+ *   16 u32 protocol (APPDEP_FRAME_PROTOCOL)  20 u32 nvms
+ *   24 u8 host[64]  (NUL-padded)
+ *   88 nvms x VM entry (APPDEP_FRAME_VM_LEN bytes each):
+ *        +0 u8 vm[64]  +64 u8 enabled  +65 u8 naddr  +66 u16 0  +68 u32 0
+ *        +72 4 x { u8 family, u8 0, u8 addr[16], u16 0 }   (20 bytes each)
+ * BATCH     fwd -> server
+ *   16 u64 batch (per-daemon sequence number, from 1, +1 per batch)
+ *   24 u32 count  28 u32 0   32 count x thread record (176 bytes each)
+ * ACK       server -> fwd: every batch <= this one is committed
+ *   16 u64 batch
+ * COMMAND   server -> fwd
+ *   16 u64 id  24 u8 vm[64]  88 u8 op (1 inspect on, 2 inspect off)
+ *   89 u8[7] 0
+ * RESULT    fwd -> server
+ *   16 u64 id  24 i32 status (0 or -errno)  28 u32 0  32 u8 message[256]
+ */
+enum AppdepFrameType {
+    APPDEP_WIRE_HELLO = 16,
+    APPDEP_WIRE_BATCH = 17,
+    APPDEP_WIRE_ACK = 18,
+    APPDEP_WIRE_COMMAND = 19,
+    APPDEP_WIRE_RESULT = 20,
+};
+
+#define APPDEP_FRAME_PROTOCOL       1
+#define APPDEP_FRAME_HOST_LEN       64
+#define APPDEP_FRAME_MAX_VMS        256
+#define APPDEP_FRAME_MAX_ADDRS      4
+#define APPDEP_FRAME_VM_LEN         152
+#define APPDEP_FRAME_MAX_RECORDS    4096
+#define APPDEP_FRAME_MSG_LEN        256
+#define APPDEP_FRAME_MAX_LEN \
+    (32 + APPDEP_FRAME_MAX_RECORDS * APPDEP_WIRE_THREAD_LEN)
+
+enum AppdepCommandOp {
+    APPDEP_CMD_INSPECT_ON = 1,
+    APPDEP_CMD_INSPECT_OFF = 2,
+};
+
 enum AppdepWireOp {
     APPDEP_OP_SEND = 1,
     APPDEP_OP_RECV = 2,
