@@ -25,6 +25,7 @@
 #define DUMP_BUF_SIZE (64 * 1024)
 
 static guint64 max_records;
+static FILE *save_file;          /* --save: valid records, re-encoded */
 static guint64 n_records;
 static guint64 n_errors;
 
@@ -63,10 +64,19 @@ static bool dump_fd(int fd, const char *name)
                 break;
             }
             if (ret == APPDEP_STREAM_RECORD) {
+                if (save_file) {
+                    uint8_t enc[APPDEP_WIRE_THREAD_LEN];
+
+                    appdep_wire_encode_thread(&rec, enc);
+                    fwrite(enc, 1, sizeof(enc), save_file);
+                }
                 g_string_truncate(line, 0);
                 appdep_record_to_json(&rec, line);
                 g_string_append_c(line, '\n');
                 fwrite(line->str, 1, line->len, stdout);
+                if (save_file) {
+                    fflush(save_file);
+                }
                 if (++n_records == max_records) {
                     fflush(stdout);
                     return false;
@@ -116,6 +126,7 @@ static int listen_unix(const char *path)
 int main(int argc, char **argv)
 {
     g_autofree char *listen_path = NULL;
+    g_autofree char *save_path = NULL;
     gboolean once = FALSE;
     gint64 count = 0;
     g_autoptr(GError) err = NULL;
@@ -128,6 +139,9 @@ int main(int argc, char **argv)
           "With --listen: exit after the first connection ends", NULL },
         { "count", 'n', 0, G_OPTION_ARG_INT64, &count,
           "Exit after N records", "N" },
+        { "save", 's', 0, G_OPTION_ARG_FILENAME, &save_path,
+          "Also append every valid record, in the binary format, to FILE",
+          "FILE" },
         { NULL }
     };
     int ret = 0;
@@ -150,6 +164,14 @@ int main(int argc, char **argv)
         return 1;
     }
     max_records = count;
+    if (save_path) {
+        save_file = fopen(save_path, "ab");
+        if (!save_file) {
+            fprintf(stderr, "appdep-dump: %s: %s\n", save_path,
+                    g_strerror(errno));
+            return 1;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
 
     if (listen_path) {

@@ -8,18 +8,19 @@ request.  Inspection is switched on through QMP in every guest, the
 records are collected with appdep-dump, and the demo prints:
 
   - what each VM streamed (records per op, per program),
-  - the connections between applications (VM + program + listening port),
-    with request counts and bytes,
-  - the path of one request, followed across VMs by TCP sequence numbers:
-    the client's send, the web thread that received it, the web thread's
-    call to the app tier, and the replies.
+  - the dependency map (per application: VM + program + listening port;
+    calls, bytes and latency per edge), written as DOT too (and SVG when
+    Graphviz is installed),
+  - one trajectory: a request to the web tier and, nested in its time
+    period, the web thread's call to the app tier.
 
-The APM server (issue 3) will turn this into stored trajectories and
-dependency maps; this shows the per-thread records they are built from.
+Both come from appdep-analyze, which converts the per-thread records
+into inter-thread messages with the APM server's modules.
 """
 
 import collections
-import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,19 +29,15 @@ TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "scripts" / "lab"))
 sys.path.insert(0, str(TOP / "tests" / "boot"))
 import lab  # noqa: E402
-from test_boot import PROFILE, Tracer, arm, settle  # noqa: E402
+from test_boot import BUILD, PROFILE, Tracer, arm, settle  # noqa: E402
+
+ANALYZE = BUILD / "meson" / "server" / "appdep-analyze"
 
 REQS = 3
 
 
 def say(msg=""):
     print(msg, flush=True)
-
-
-def app_of(r, listening):
-    """(vm, program, port) of the side of record @r that it describes."""
-    port = r["sport"] if (r["vm"], r["sport"]) in listening else None
-    return r["vm"], r["comm"], port
 
 
 def main():
@@ -77,6 +74,13 @@ def main():
         recs = [r for n in names for r in tracers[n].records()]
         for t in tracers.values():
             t.stop()
+        out = BUILD / "demo"
+        out.mkdir(parents=True, exist_ok=True)
+        raw = []
+        for n in names:
+            dst = out / f"{n}.records.bin"
+            shutil.copyfile(tracers[n].raw_path, dst)
+            raw.append(str(dst))
 
     say(f"\nrecords streamed ({time.monotonic() - t0:.0f}s):")
     for n in names:
@@ -88,84 +92,21 @@ def main():
         for (comm, op), k in sorted(c.items()):
             say(f"          {comm:<10} {op:<5} {k}")
 
-    # A listening port: the local port of a recv that precedes any send
-    # on that connection from the same side, seen on several connections.
-    first = {}
-    for r in sorted(recs, key=lambda r: r["time_ns"]):
-        key = (r["vm"], r["saddr"], r["sport"], r["daddr"], r["dport"])
-        first.setdefault(key, r["op"])
-    ports = collections.Counter((k[0], k[2]) for k, op in first.items()
-                                if op == "recv")
-    listening = {vp for vp, n in ports.items() if n >= 1}
-
-    # edge (client app, server app) -> connections, sends, bytes each way
-    sent = collections.defaultdict(lambda: [0, 0])
-    for r in recs:
-        if r["op"] == "send":
-            c = sent[(r["vm"], r["comm"], r["saddr"], r["sport"], r["daddr"],
-                      r["dport"])]
-            c[0] += 1
-            c[1] += r["bytes"]
-    peer_side = {}
-    for r in recs:
-        peer_side.setdefault((r["daddr"], r["dport"], r["saddr"],
-                              r["sport"]), r)
-    edges = collections.defaultdict(lambda: [0, 0, 0, 0])
-    for (vm, comm, sa, sp, da, dp), (n, b) in sent.items():
-        if (vm, sp) in listening:
-            continue                        # a server's replies
-        peer = peer_side.get((sa, sp, da, dp))
-        if not peer:
-            continue
-        srv = app_of(peer, listening)
-        back = sent.get((peer["vm"], peer["comm"], da, dp, sa, sp), (0, 0))
-        e = edges[((vm, comm), srv)]
-        e[0] += 1
-        e[1] += n
-        e[2] += b
-        e[3] += back[1]
-    say("\nconnections between applications (from per-thread records):")
-    for (cli, srv), (conns, sends, out, back) in sorted(edges.items()):
-        say(f"  {cli[0]}/{cli[1]} -> {srv[0]}/{srv[1]}:{srv[2]}  "
-            f"{conns} connections, {sends} sends, {out} bytes out, "
-            f"{back} bytes back")
-
-    # Follow one request by sequence numbers across VMs.
-    by_seq = {}
-    for r in recs:
-        if r["op"] == "recv":
-            by_seq[(r["daddr"], r["dport"], r["saddr"], r["sport"],
-                    r["seq"])] = r
-    start = min((r for r in recs if r["vm"] == "client" and
-                 r["op"] == "send"), key=lambda r: r["time_ns"])
-    t_base = start["time_ns"]
-
-    def show(r, depth, label):
-        say(f"  {'  ' * depth}{(r['time_ns'] - t_base) / 1e6:8.3f} ms  "
-            f"{r['vm']}/{r['comm']}[{r['tid']}] {label} {r['bytes']} bytes "
-            f"{r['saddr']}:{r['sport']} -> {r['daddr']}:{r['dport']}")
-
-    def follow(send, depth, limit=8):
-        show(send, depth, "send")
-        rcv = by_seq.get((send["saddr"], send["sport"], send["daddr"],
-                          send["dport"], send["seq"]))
-        if not rcv or depth > limit:
-            return
-        show(rcv, depth + 1, "recv")
-        # what the receiving thread sent next, until it answered
-        later = sorted((r for r in recs if r["vm"] == rcv["vm"] and
-                        r["tid"] == rcv["tid"] and r["op"] == "send" and
-                        r["time_ns"] > rcv["time_ns"]),
-                       key=lambda r: r["time_ns"])
-        for s in later:
-            back = s["daddr"] == rcv["daddr"] and s["dport"] == rcv["dport"]
-            follow(s, depth + 1) if not back else show(s, depth + 1,
-                                                       "reply")
-            if back:
-                break
-
-    say("\none request, followed across VMs by TCP sequence numbers:")
-    follow(start, 0)
+    dot = out / "map.dot"
+    say("\nappdep-analyze (records -> inter-thread messages -> map, "
+        "trajectory):")
+    p = subprocess.run([str(ANALYZE), "--app", "web/tcpsrv:8080",
+                        "--dot", str(dot), *raw], capture_output=True,
+                       text=True)
+    say("  " + p.stdout.rstrip().replace("\n", "\n  "))
+    if p.returncode:
+        say(p.stderr)
+        return 1
+    say(f"\nrecords kept in {out}/; map written to {dot}")
+    if shutil.which("dot"):
+        subprocess.run(["dot", "-Tsvg", str(dot), "-o",
+                        str(out / "map.svg")], check=False)
+        say(f"SVG: {out / 'map.svg'}")
     return 0
 
 

@@ -45,8 +45,10 @@ class Tracer:
         self.sock = Path(workdir) / f"{name}.rec.sock"
         self.out_path = Path(workdir) / f"{name}.records.jsonl"
         self.err_path = Path(workdir) / f"{name}.dump.log"
+        self.raw_path = Path(workdir) / f"{name}.records.bin"
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen([str(DUMP), "--listen", str(self.sock)],
+            self.proc = subprocess.Popen([str(DUMP), "--listen", str(self.sock),
+                                          "--save", str(self.raw_path)],
                                          stdout=out, stderr=err)
         Tracer.live.append(self)
         deadline = time.monotonic() + 10

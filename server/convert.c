@@ -1,0 +1,337 @@
+/*
+ * appdep server: per-thread records -> inter-thread records (messages).
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "convert.h"
+
+/* One end of a connection: family, address, port. */
+typedef struct End {
+    uint8_t family;
+    uint8_t addr[16];
+    uint16_t port;
+} End;
+
+/* A connection, keyed by its two ends in a canonical order. */
+typedef struct Conn {
+    End end[2];                 /* end[0] < end[1] (memcmp order) */
+    GArray *events;             /* AppdepThreadRecord, arrival order */
+    uint64_t last_ns;           /* newest record time */
+    uint64_t closed_ns[2];      /* close time per end, 0: open */
+    uint64_t next_seq[2];       /* expected next send seq per end + 1 (0: none) */
+    int client;                 /* end index of the client, -1 unknown */
+} Conn;
+
+struct AppdepConverter {
+    AppdepEmitFn *emit;
+    void *opaque;
+    GHashTable *conns;          /* End[2] bytes -> Conn */
+    uint64_t now_ns;            /* newest record time seen */
+    AppdepConvStats st;
+};
+
+static int end_cmp(const End *a, const End *b)
+{
+    return memcmp(a, b, sizeof(End));
+}
+
+static void end_of(End *e, uint8_t family, const uint8_t *addr, uint16_t port)
+{
+    memset(e, 0, sizeof(*e));
+    e->family = family;
+    memcpy(e->addr, addr, family == APPDEP_FAMILY_IPV6 ? 16 : 4);
+    e->port = port;
+}
+
+static guint conn_hash(gconstpointer k)
+{
+    const uint8_t *p = k;
+    guint h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i < 2 * sizeof(End); i++) {
+        h = (h ^ p[i]) * 16777619u;
+    }
+    return h;
+}
+
+static gboolean conn_equal(gconstpointer a, gconstpointer b)
+{
+    return !memcmp(a, b, 2 * sizeof(End));
+}
+
+static void conn_free(gpointer p)
+{
+    Conn *c = p;
+
+    g_array_free(c->events, TRUE);
+    g_free(c);
+}
+
+bool appdep_thread_equal(const AppdepThreadId *a, const AppdepThreadId *b)
+{
+    return a->tid == b->tid && a->pid == b->pid && !strcmp(a->vm, b->vm);
+}
+
+const char *appdep_conn_addr_str(uint8_t family, const uint8_t *addr,
+                                 char *buf, size_t size)
+{
+    if (!inet_ntop(family == APPDEP_FAMILY_IPV6 ? AF_INET6 : AF_INET, addr,
+                   buf, size)) {
+        g_strlcpy(buf, "?", size);
+    }
+    return buf;
+}
+
+AppdepConverter *appdep_converter_new(AppdepEmitFn *emit, void *opaque)
+{
+    AppdepConverter *c = g_new0(AppdepConverter, 1);
+
+    c->emit = emit;
+    c->opaque = opaque;
+    c->conns = g_hash_table_new_full(conn_hash, conn_equal, NULL, conn_free);
+    return c;
+}
+
+void appdep_converter_free(AppdepConverter *c)
+{
+    if (c) {
+        g_hash_table_destroy(c->conns);
+        g_free(c);
+    }
+}
+
+void appdep_converter_stats(const AppdepConverter *c, AppdepConvStats *st)
+{
+    *st = c->st;
+}
+
+/* Which end of @c a record describes (its local side). */
+static int side_of(const Conn *c, const AppdepThreadRecord *r)
+{
+    End local;
+
+    end_of(&local, r->family, r->saddr, r->sport);
+    return end_cmp(&local, &c->end[0]) ? 1 : 0;
+}
+
+/* The end whose bytes a record carries: a send's own, a receive's peer's. */
+static int data_from(const Conn *c, const AppdepThreadRecord *r)
+{
+    int side = side_of(c, r);
+
+    return r->op == APPDEP_OP_SEND ? side : !side;
+}
+
+static void thread_of(AppdepThreadId *t, const AppdepThreadRecord *r)
+{
+    g_strlcpy(t->vm, r->vm, sizeof(t->vm));
+    t->pid = r->pid;
+    t->tid = r->tid;
+    g_strlcpy(t->comm, r->comm, sizeof(t->comm));
+}
+
+static gint event_cmp(gconstpointer a, gconstpointer b)
+{
+    const AppdepThreadRecord *x = a, *y = b;
+
+    if (x->time_ns != y->time_ns) {
+        return x->time_ns < y->time_ns ? -1 : 1;
+    }
+    /* same instant: a send comes before the receive of its bytes */
+    if (x->op != y->op) {
+        return x->op == APPDEP_OP_SEND ? -1 : 1;
+    }
+    return x->serial < y->serial ? -1 : x->serial > y->serial;
+}
+
+/*
+ * Turn the events [from, to) of @c, all carrying data from end @src,
+ * into one message and emit it.
+ */
+static void emit_run(AppdepConverter *cv, Conn *c, GArray *ev, guint from,
+                     guint to, int src)
+{
+    AppdepMessage m;
+    bool have_send = false, have_recv = false;
+    uint64_t recv_bytes = 0;
+    guint i;
+
+    memset(&m, 0, sizeof(m));
+    if (c->client < 0) {
+        c->client = src;
+    }
+    for (i = from; i < to; i++) {
+        const AppdepThreadRecord *r = &g_array_index(ev, AppdepThreadRecord,
+                                                     i);
+
+        if (r->op == APPDEP_OP_SEND) {
+            if (!have_send) {
+                thread_of(&m.sender, r);
+                m.send_ns = r->time_ns;
+                m.seq = r->seq;
+                have_send = true;
+            }
+            m.bytes += r->bytes;
+        } else {
+            if (!have_recv) {
+                thread_of(&m.receiver, r);
+                have_recv = true;
+                if (!have_send) {
+                    m.seq = r->seq;
+                    m.send_ns = r->time_ns;
+                }
+            }
+            m.recv_ns = r->time_ns;
+            recv_bytes += r->bytes;
+        }
+    }
+    if (!have_send) {
+        m.bytes = recv_bytes;       /* the sender was not observed */
+    }
+    m.direction = src == c->client ? APPDEP_DIR_REQUEST : APPDEP_DIR_RESPONSE;
+    m.conn.family = c->end[0].family;
+    memcpy(m.conn.caddr, c->end[c->client].addr, 16);
+    m.conn.cport = c->end[c->client].port;
+    memcpy(m.conn.saddr, c->end[!c->client].addr, 16);
+    m.conn.sport = c->end[!c->client].port;
+    cv->st.messages++;
+    cv->emit(&m, cv->opaque);
+}
+
+/*
+ * Emit the final messages of @c.  A run is final when a later run exists
+ * (the other end answered) and it is older than @horizon, or when
+ * @all.  Consumed events are removed.
+ */
+static void conn_flush(AppdepConverter *cv, Conn *c, uint64_t horizon,
+                       bool all)
+{
+    GArray *ev = c->events;
+    guint i, start = 0, done = 0;
+    int src = -1;
+
+    g_array_sort(ev, event_cmp);
+    for (i = 0; i <= ev->len; i++) {
+        const AppdepThreadRecord *r = i < ev->len ?
+            &g_array_index(ev, AppdepThreadRecord, i) : NULL;
+        int d = r ? data_from(c, r) : -1;
+
+        if (r && (d == src || src < 0)) {
+            src = d;
+            continue;
+        }
+        /* events [start, i) are one run from @src */
+        if (start < i) {
+            const AppdepThreadRecord *last =
+                &g_array_index(ev, AppdepThreadRecord, i - 1);
+
+            if (!all && (!r || last->time_ns >= horizon)) {
+                break;
+            }
+            emit_run(cv, c, ev, start, i, src);
+            done = i;
+        }
+        start = i;
+        src = d;
+    }
+    if (done) {
+        g_array_remove_range(ev, 0, done);
+    }
+}
+
+/* Finish @c: emit all it holds. */
+static void conn_finish(AppdepConverter *cv, Conn *c)
+{
+    conn_flush(cv, c, 0, true);
+    cv->st.connections++;
+}
+
+void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
+{
+    End key[2], local, remote;
+    Conn *c;
+    int side;
+
+    cv->st.records++;
+    end_of(&local, r->family, r->saddr, r->sport);
+    end_of(&remote, r->family, r->daddr, r->dport);
+    if (end_cmp(&local, &remote) <= 0) {
+        key[0] = local;
+        key[1] = remote;
+    } else {
+        key[0] = remote;
+        key[1] = local;
+    }
+    if (r->time_ns > cv->now_ns) {
+        cv->now_ns = r->time_ns;
+    }
+
+    c = g_hash_table_lookup(cv->conns, key);
+    side = end_cmp(&local, &key[0]) ? 1 : 0;
+    if (c && r->op == APPDEP_OP_SEND && c->next_seq[side] &&
+        (uint32_t)(c->next_seq[side] - 1) != r->seq &&
+        (c->closed_ns[0] || c->closed_ns[1])) {
+        /* a closed 4-tuple carries a new connection: finish the old one */
+        conn_finish(cv, c);
+        g_hash_table_remove(cv->conns, key);
+        c = NULL;
+    }
+    if (!c) {
+        if (g_hash_table_size(cv->conns) >= APPDEP_CONV_MAX_CONNS) {
+            cv->st.evicted++;
+            return;
+        }
+        c = g_new0(Conn, 1);
+        memcpy(c->end, key, sizeof(key));
+        c->events = g_array_new(FALSE, FALSE, sizeof(AppdepThreadRecord));
+        c->client = -1;
+        g_hash_table_insert(cv->conns, c->end, c);
+    }
+    if (r->time_ns > c->last_ns) {
+        c->last_ns = r->time_ns;
+    }
+    if (r->op == APPDEP_OP_CLOSE) {
+        c->closed_ns[side] = r->time_ns ? r->time_ns : 1;
+        return;
+    }
+    if (r->op == APPDEP_OP_SEND) {
+        c->next_seq[side] = (uint64_t)(uint32_t)(r->seq + r->bytes) + 1;
+    }
+    if (c->events->len >= APPDEP_CONV_MAX_EVENTS) {
+        /* a connection that never turns around: emit what it has */
+        conn_flush(cv, c, 0, true);
+        if (c->events->len >= APPDEP_CONV_MAX_EVENTS) {
+            cv->st.evicted++;
+            return;
+        }
+    }
+    g_array_append_val(c->events, *r);
+}
+
+void appdep_converter_flush(AppdepConverter *cv, bool all)
+{
+    uint64_t horizon = cv->now_ns > APPDEP_CONV_LATENESS_NS ?
+                       cv->now_ns - APPDEP_CONV_LATENESS_NS : 0;
+    GHashTableIter it;
+    gpointer k, v;
+
+    g_hash_table_iter_init(&it, cv->conns);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        Conn *c = v;
+        bool closed = c->closed_ns[0] && c->closed_ns[1];
+        bool idle = c->last_ns + APPDEP_CONV_IDLE_NS < cv->now_ns;
+
+        if (all || ((closed || idle) && c->last_ns < horizon)) {
+            conn_finish(cv, c);
+            g_hash_table_iter_remove(&it);
+        } else {
+            conn_flush(cv, c, horizon, false);
+        }
+    }
+}

@@ -1,0 +1,1097 @@
+/*
+ * appdep server: the log database of inter-thread records, on LMDB.
+ * Key layout, error, thread and lifetime rules: store.h.
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <errno.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#include "store.h"
+
+#define STORE_MAX_DBS           3
+#define STORE_META_SCHEMA       "schema"
+#define STORE_META_UNIQ         "uniq"
+#define STORE_META_RETENTION    "retention"
+#define STORE_NS_PER_S          1000000000ULL
+
+/*
+ * Value layout, APPDEP_STORE_VALUE_VERSION 1, little-endian (offsets):
+ *    0 u16 version  2 u8 direction  3 u8 family  4 u32 seq
+ *    8 u64 send_ns  16 u64 recv_ns  24 u64 bytes
+ *   32 sender, 120 receiver, each STORE_THREAD_LEN bytes:
+ *        +0 u8 vm[64] (NUL-padded)  +64 u32 pid  +68 u32 tid
+ *        +72 u8 comm[16] (NUL-padded)
+ *  208 u8 caddr[16]  224 u8 saddr[16]  240 u16 cport  242 u16 sport
+ *  244 u32 reserved (0)
+ */
+#define STORE_THREAD_LEN        (APPDEP_WIRE_VM_LEN + 8 + APPDEP_WIRE_COMM_LEN)
+#define STORE_OFF_SENDER        32
+#define STORE_OFF_RECEIVER      (STORE_OFF_SENDER + STORE_THREAD_LEN)
+#define STORE_OFF_CONN          (STORE_OFF_RECEIVER + STORE_THREAD_LEN)
+
+G_STATIC_ASSERT(STORE_OFF_CONN + 40 == APPDEP_STORE_VALUE_LEN);
+
+struct AppdepStore {
+    MDB_env *env;
+    MDB_dbi msg_dbi, thread_dbi, meta_dbi;
+    /*
+     * mdb_env_set_mapsize() must not run while any transaction of this
+     * process is open: every transaction is inside the gate (gate_active
+     * counts them), a resize closes it (gate_closed) and waits for them to
+     * drain.  Unlike a GRWLock (reader-preferring on glibc), a closed gate
+     * stops new readers, so busy readers cannot starve the writer.  All
+     * three fields are guarded by gate_lock.
+     */
+    GMutex gate_lock;
+    GCond gate_cond;
+    unsigned gate_active;
+    bool gate_closed;
+    uint64_t max_map_size;          /* constant after open */
+    uint64_t retention_ns;          /* constant after open */
+    _Atomic uint64_t map_size;      /* written with the gate closed */
+    _Atomic uint64_t next_uniq;     /* written by the writer thread only */
+    _Atomic uint64_t map_grows;
+    _Atomic uint64_t committed;
+    _Atomic uint64_t rejected;
+    _Atomic uint64_t corrupt;
+    _Atomic uint64_t expired;
+    _Atomic uint64_t stale_readers;
+};
+
+/* ---- codes ---- */
+
+/* LMDB returns errno values positive and its own codes negative. */
+static int store_err(int rc)
+{
+    return rc > 0 ? -rc : rc;
+}
+
+const char *appdep_store_strerror(int err)
+{
+    if (err == 0 || (err >= MDB_KEYEXIST && err <= MDB_LAST_ERRCODE)) {
+        return mdb_strerror(err);
+    }
+    return g_strerror(err < 0 ? -err : err);
+}
+
+static void stat_add(_Atomic uint64_t *ctr, uint64_t n)
+{
+    atomic_fetch_add_explicit(ctr, n, memory_order_relaxed);
+}
+
+/* ---- codec (pure) ---- */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24;
+    p[1] = v >> 16;
+    p[2] = v >> 8;
+    p[3] = v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    put_be32(p, v >> 32);
+    put_be32(p + 4, v);
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* A string of the struct fits its wire field when terminated in time. */
+static bool str_fits(const char *s, size_t field)
+{
+    return memchr(s, '\0', field + 1) != NULL;
+}
+
+/* A NUL-padded field: after the first NUL, only NULs (canonical form). */
+static bool field_padded(const uint8_t *p, size_t n)
+{
+    const uint8_t *nul = memchr(p, 0, n);
+    size_t i;
+
+    if (!nul) {
+        return true;
+    }
+    for (i = nul - p; i < n; i++) {
+        if (p[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool appdep_store_message_valid(const AppdepMessage *m)
+{
+    if (m->direction != APPDEP_DIR_REQUEST &&
+        m->direction != APPDEP_DIR_RESPONSE) {
+        return false;
+    }
+    if (m->conn.family != APPDEP_FAMILY_IPV4 &&
+        m->conn.family != APPDEP_FAMILY_IPV6) {
+        return false;
+    }
+    return str_fits(m->sender.vm, APPDEP_WIRE_VM_LEN) &&
+           str_fits(m->sender.comm, APPDEP_WIRE_COMM_LEN) &&
+           str_fits(m->receiver.vm, APPDEP_WIRE_VM_LEN) &&
+           str_fits(m->receiver.comm, APPDEP_WIRE_COMM_LEN);
+}
+
+static void encode_thread(const AppdepThreadId *t, uint8_t *p)
+{
+    appdep_wire_put_str(p, t->vm, APPDEP_WIRE_VM_LEN);
+    appdep_wire_put32(p + APPDEP_WIRE_VM_LEN, t->pid);
+    appdep_wire_put32(p + APPDEP_WIRE_VM_LEN + 4, t->tid);
+    appdep_wire_put_str(p + APPDEP_WIRE_VM_LEN + 8, t->comm,
+                        APPDEP_WIRE_COMM_LEN);
+}
+
+void appdep_store_encode(const AppdepMessage *m,
+                         uint8_t buf[APPDEP_STORE_VALUE_LEN])
+{
+    uint8_t *c = buf + STORE_OFF_CONN;
+
+    memset(buf, 0, APPDEP_STORE_VALUE_LEN);
+    appdep_wire_put16(buf, APPDEP_STORE_VALUE_VERSION);
+    buf[2] = m->direction;
+    buf[3] = m->conn.family;
+    appdep_wire_put32(buf + 4, m->seq);
+    appdep_wire_put64(buf + 8, m->send_ns);
+    appdep_wire_put64(buf + 16, m->recv_ns);
+    appdep_wire_put64(buf + 24, m->bytes);
+    encode_thread(&m->sender, buf + STORE_OFF_SENDER);
+    encode_thread(&m->receiver, buf + STORE_OFF_RECEIVER);
+    memcpy(c, m->conn.caddr, 16);
+    memcpy(c + 16, m->conn.saddr, 16);
+    appdep_wire_put16(c + 32, m->conn.cport);
+    appdep_wire_put16(c + 34, m->conn.sport);
+}
+
+static bool decode_thread(const uint8_t *p, AppdepThreadId *t)
+{
+    const uint8_t *comm = p + APPDEP_WIRE_VM_LEN + 8;
+
+    if (!field_padded(p, APPDEP_WIRE_VM_LEN) ||
+        !field_padded(comm, APPDEP_WIRE_COMM_LEN)) {
+        return false;
+    }
+    appdep_wire_get_str(t->vm, p, APPDEP_WIRE_VM_LEN);
+    t->pid = appdep_wire_get32(p + APPDEP_WIRE_VM_LEN);
+    t->tid = appdep_wire_get32(p + APPDEP_WIRE_VM_LEN + 4);
+    appdep_wire_get_str(t->comm, comm, APPDEP_WIRE_COMM_LEN);
+    return true;
+}
+
+int appdep_store_decode(const uint8_t *buf, size_t len, AppdepMessage *m)
+{
+    const uint8_t *c = buf + STORE_OFF_CONN;
+
+    if (len != APPDEP_STORE_VALUE_LEN ||
+        appdep_wire_get16(buf) != APPDEP_STORE_VALUE_VERSION ||
+        appdep_wire_get32(c + 36) != 0) {
+        return -EBADMSG;
+    }
+    memset(m, 0, sizeof(*m));
+    m->direction = buf[2];
+    m->conn.family = buf[3];
+    m->seq = appdep_wire_get32(buf + 4);
+    m->send_ns = appdep_wire_get64(buf + 8);
+    m->recv_ns = appdep_wire_get64(buf + 16);
+    m->bytes = appdep_wire_get64(buf + 24);
+    if (!decode_thread(buf + STORE_OFF_SENDER, &m->sender) ||
+        !decode_thread(buf + STORE_OFF_RECEIVER, &m->receiver)) {
+        return -EBADMSG;
+    }
+    memcpy(m->conn.caddr, c, 16);
+    memcpy(m->conn.saddr, c + 16, 16);
+    m->conn.cport = appdep_wire_get16(c + 32);
+    m->conn.sport = appdep_wire_get16(c + 34);
+    return appdep_store_message_valid(m) ? 0 : -EBADMSG;
+}
+
+/* ---- keys ---- */
+
+static void msg_key(uint8_t key[APPDEP_STORE_MSG_KEY_LEN], uint64_t send_ns,
+                    uint64_t uniq)
+{
+    put_be64(key, send_ns);
+    put_be64(key + 8, uniq);
+}
+
+/* vm | 0 | tid BE: the prefix of a thread's keys; returns its length. */
+static size_t thread_prefix(uint8_t *key, const char *vm, uint32_t tid)
+{
+    size_t vlen = strnlen(vm, APPDEP_WIRE_VM_LEN);
+
+    memcpy(key, vm, vlen);
+    key[vlen] = 0;
+    put_be32(key + vlen + 1, tid);
+    return vlen + 1 + 4;
+}
+
+/* The whole thread key; @key holds APPDEP_STORE_THREAD_KEY_MAX bytes. */
+static size_t thread_key(uint8_t *key, const char *vm, uint32_t tid,
+                         uint64_t send_ns, uint64_t uniq)
+{
+    size_t n = thread_prefix(key, vm, tid);
+
+    msg_key(key + n, send_ns, uniq);
+    return n + APPDEP_STORE_MSG_KEY_LEN;
+}
+
+/* ---- transactions ---- */
+
+static void gate_enter(AppdepStore *s)
+{
+    g_mutex_lock(&s->gate_lock);
+    while (s->gate_closed) {
+        g_cond_wait(&s->gate_cond, &s->gate_lock);
+    }
+    s->gate_active++;
+    g_mutex_unlock(&s->gate_lock);
+}
+
+static void gate_leave(AppdepStore *s)
+{
+    g_mutex_lock(&s->gate_lock);
+    if (--s->gate_active == 0 && s->gate_closed) {
+        g_cond_broadcast(&s->gate_cond);
+    }
+    g_mutex_unlock(&s->gate_lock);
+}
+
+/* Wait until no transaction is open, and keep new ones out. */
+static void gate_close(AppdepStore *s)
+{
+    g_mutex_lock(&s->gate_lock);
+    while (s->gate_closed) {        /* another resizer first */
+        g_cond_wait(&s->gate_cond, &s->gate_lock);
+    }
+    s->gate_closed = true;
+    while (s->gate_active) {
+        g_cond_wait(&s->gate_cond, &s->gate_lock);
+    }
+    g_mutex_unlock(&s->gate_lock);
+}
+
+static void gate_open(AppdepStore *s)
+{
+    g_mutex_lock(&s->gate_lock);
+    s->gate_closed = false;
+    g_cond_broadcast(&s->gate_cond);
+    g_mutex_unlock(&s->gate_lock);
+}
+
+/*
+ * Another process grew the map (MDB_MAP_RESIZED): adopt its size.  We are
+ * the only writer, so this should not happen, but it is cheap to handle.
+ */
+static int store_adopt_map_size(AppdepStore *s)
+{
+    MDB_envinfo info;
+    int rc;
+
+    gate_close(s);
+    rc = mdb_env_set_mapsize(s->env, 0);
+    if (rc == 0) {
+        mdb_env_info(s->env, &info);
+        atomic_store(&s->map_size, info.me_mapsize);
+    }
+    gate_open(s);
+    return rc;
+}
+
+/* Begin a transaction inside the gate; LMDB code. */
+static int store_begin(AppdepStore *s, unsigned flags, MDB_txn **txn)
+{
+    int rc;
+
+    for (;;) {
+        gate_enter(s);
+        rc = mdb_txn_begin(s->env, NULL, flags, txn);
+        if (rc == 0) {
+            return 0;
+        }
+        gate_leave(s);
+        if (rc != MDB_MAP_RESIZED) {
+            return rc;
+        }
+        rc = store_adopt_map_size(s);
+        if (rc) {
+            return rc;
+        }
+    }
+}
+
+/* End a read transaction begun with store_begin(). */
+static void store_end_read(AppdepStore *s, MDB_txn *txn)
+{
+    mdb_txn_abort(txn);
+    gate_leave(s);
+}
+
+/* Double the map, up to max_map_size; LMDB code. */
+static int store_grow(AppdepStore *s)
+{
+    uint64_t cur = atomic_load(&s->map_size);
+    uint64_t next = MIN(cur * 2, s->max_map_size);
+    int rc;
+
+    if (cur >= s->max_map_size) {
+        return MDB_MAP_FULL;
+    }
+    gate_close(s);
+    rc = mdb_env_set_mapsize(s->env, next);
+    if (rc == 0) {
+        atomic_store(&s->map_size, next);
+        stat_add(&s->map_grows, 1);
+    }
+    gate_open(s);
+    return rc;
+}
+
+/*
+ * The body of a write transaction: LMDB code or -errno.  It may run
+ * several times (after a map growth), so it must restart its work from
+ * @opaque's inputs each time and only record outputs there.
+ */
+typedef int StoreWriteFn(AppdepStore *s, MDB_txn *txn, void *opaque);
+
+/*
+ * Run @fn in a write transaction and commit; on MDB_MAP_FULL, abort, grow
+ * the map and run it again.  Returns 0 once committed, or a code of this
+ * module (nothing committed).  Writer thread.
+ */
+static int store_write(AppdepStore *s, StoreWriteFn *fn, void *opaque)
+{
+    MDB_txn *txn;
+    int tries, rc;
+
+    for (tries = 0; ; tries++) {
+        rc = store_begin(s, 0, &txn);
+        if (rc) {
+            return store_err(rc);
+        }
+        rc = fn(s, txn, opaque);
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);       /* frees txn, even on error */
+        } else {
+            mdb_txn_abort(txn);
+        }
+        gate_leave(s);
+        if (rc != MDB_MAP_FULL || tries >= APPDEP_STORE_MAX_GROW_RETRIES) {
+            return store_err(rc);
+        }
+        rc = store_grow(s);
+        if (rc) {
+            return store_err(rc);
+        }
+    }
+}
+
+/* ---- open / close ---- */
+
+typedef struct OpenCtx {
+    uint64_t retention_s;
+    uint64_t next_uniq;     /* out */
+} OpenCtx;
+
+static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name,
+                        uint64_t *v, bool *found)
+{
+    MDB_val k = { strlen(name), (void *)name }, d;
+    int rc = mdb_get(txn, dbi, &k, &d);
+
+    *found = false;
+    if (rc == MDB_NOTFOUND) {
+        return 0;
+    }
+    if (rc) {
+        return rc;
+    }
+    if (d.mv_size != 8) {
+        return MDB_CORRUPTED;
+    }
+    *v = appdep_wire_get64(d.mv_data);
+    *found = true;
+    return 0;
+}
+
+static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name,
+                        uint64_t v)
+{
+    uint8_t buf[8];
+    MDB_val k = { strlen(name), (void *)name }, d = { sizeof(buf), buf };
+
+    appdep_wire_put64(buf, v);
+    return mdb_put(txn, dbi, &k, &d, 0);
+}
+
+static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
+{
+    OpenCtx *ctx = opaque;
+    uint64_t schema = 0, uniq = 0;
+    bool found;
+    int rc;
+
+    rc = mdb_dbi_open(txn, "msg", MDB_CREATE, &s->msg_dbi);
+    if (!rc) {
+        rc = mdb_dbi_open(txn, "thread", MDB_CREATE, &s->thread_dbi);
+    }
+    if (!rc) {
+        rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta_dbi);
+    }
+    if (!rc) {
+        rc = meta_get_u64(txn, s->meta_dbi, STORE_META_SCHEMA, &schema,
+                          &found);
+    }
+    if (rc) {
+        return rc;
+    }
+    if (!found) {
+        rc = meta_put_u64(txn, s->meta_dbi, STORE_META_SCHEMA,
+                          APPDEP_STORE_SCHEMA);
+    } else if (schema != APPDEP_STORE_SCHEMA) {
+        return -EPROTO;
+    }
+    if (!rc) {
+        rc = meta_get_u64(txn, s->meta_dbi, STORE_META_UNIQ, &uniq, &found);
+    }
+    if (!rc) {
+        rc = meta_put_u64(txn, s->meta_dbi, STORE_META_RETENTION,
+                          ctx->retention_s);
+    }
+    ctx->next_uniq = uniq;
+    return rc;
+}
+
+static uint64_t round_to_page(uint64_t v)
+{
+    uint64_t page = sysconf(_SC_PAGESIZE);
+
+    return v / page * page;
+}
+
+int appdep_store_open(AppdepStore **out, const char *dir,
+                      const AppdepStoreOptions *opt)
+{
+    static const AppdepStoreOptions defaults;
+    g_autoptr(AppdepStore) s = NULL;
+    OpenCtx ctx = { 0 };
+    unsigned flags = MDB_NOTLS;
+    uint64_t map_size, max_map;
+    MDB_envinfo info;
+    int dead = 0;
+    int rc;
+
+    *out = NULL;
+    if (!opt) {
+        opt = &defaults;
+    }
+    map_size = round_to_page(opt->map_size ?: APPDEP_STORE_DEFAULT_MAP_SIZE);
+    max_map = round_to_page(opt->max_map_size ?: APPDEP_STORE_DEFAULT_MAX_MAP);
+    if (map_size < APPDEP_STORE_MIN_MAP_SIZE || max_map < map_size ||
+        opt->retention_s > UINT64_MAX / STORE_NS_PER_S) {
+        return -EINVAL;
+    }
+    switch (opt->sync) {
+    case APPDEP_STORE_SYNC_DURABLE:
+        break;
+    case APPDEP_STORE_SYNC_NOMETASYNC:
+        flags |= MDB_NOMETASYNC;
+        break;
+    case APPDEP_STORE_SYNC_NONE:
+        flags |= MDB_NOSYNC;
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        return -errno;
+    }
+
+    s = g_new0(AppdepStore, 1);
+    g_mutex_init(&s->gate_lock);
+    g_cond_init(&s->gate_cond);
+    s->max_map_size = max_map;
+    s->retention_ns = opt->retention_s * STORE_NS_PER_S;
+
+    rc = mdb_env_create(&s->env);
+    if (rc) {
+        s->env = NULL;
+        return store_err(rc);
+    }
+    rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
+    if (!rc) {
+        rc = mdb_env_set_maxreaders(s->env, APPDEP_STORE_MAX_READERS);
+    }
+    if (!rc) {
+        rc = mdb_env_set_mapsize(s->env, map_size);
+    }
+    if (!rc) {
+        rc = mdb_env_open(s->env, dir, flags, 0600);
+    }
+    if (!rc) {
+        rc = mdb_reader_check(s->env, &dead);
+    }
+    if (rc) {
+        return store_err(rc);
+    }
+    s->stale_readers = dead;
+
+    /* An existing file may be larger than the map asked for. */
+    mdb_env_info(s->env, &info);
+    s->map_size = info.me_mapsize;
+    if (s->max_map_size < s->map_size) {
+        s->max_map_size = s->map_size;
+    }
+
+    ctx.retention_s = opt->retention_s;
+    rc = store_write(s, store_open_txn, &ctx);
+    if (rc) {
+        return rc;
+    }
+    s->next_uniq = ctx.next_uniq;
+    *out = g_steal_pointer(&s);
+    return 0;
+}
+
+void appdep_store_close(AppdepStore *s)
+{
+    if (!s) {
+        return;
+    }
+    if (s->env) {
+        mdb_env_close(s->env);
+    }
+    g_cond_clear(&s->gate_cond);
+    g_mutex_clear(&s->gate_lock);
+    g_free(s);
+}
+
+/* ---- writes ---- */
+
+/* A thread index key, built before it is inserted (in key order). */
+typedef struct ThreadKey {
+    uint8_t len;
+    uint8_t key[APPDEP_STORE_THREAD_KEY_MAX];
+} ThreadKey;
+
+G_STATIC_ASSERT(APPDEP_STORE_THREAD_KEY_MAX <= UINT8_MAX);
+
+typedef struct PutCtx {
+    const AppdepMessage *msgs;
+    const size_t *order;    /* indexes of the valid messages, time order */
+    size_t n;               /* entries in order */
+    ThreadKey *tkeys;       /* scratch, 2 * n entries */
+} PutCtx;
+
+static void make_thread_key(ThreadKey *tk, const AppdepThreadId *t,
+                            const uint8_t *mkey)
+{
+    size_t n = thread_prefix(tk->key, t->vm, t->tid);
+
+    memcpy(tk->key + n, mkey, APPDEP_STORE_MSG_KEY_LEN);
+    tk->len = n + APPDEP_STORE_MSG_KEY_LEN;
+}
+
+/* LMDB's default order: memcmp, then the shorter first. */
+static int cmp_thread_key(const void *a, const void *b)
+{
+    const ThreadKey *x = a, *y = b;
+    int c = memcmp(x->key, y->key, MIN(x->len, y->len));
+
+    return c ? c : (int)x->len - (int)y->len;
+}
+
+/* Insert the thread keys in key order: each lands next to the last one. */
+static int put_thread_keys(AppdepStore *s, MDB_txn *txn, ThreadKey *tk,
+                           size_t n)
+{
+    MDB_cursor *cur;
+    MDB_val k, d = { 0, NULL };
+    size_t i;
+    int rc;
+
+    qsort(tk, n, sizeof(*tk), cmp_thread_key);
+    rc = mdb_cursor_open(txn, s->thread_dbi, &cur);
+    if (rc) {
+        return rc;
+    }
+    for (i = 0; i < n && !rc; i++) {
+        if (i && cmp_thread_key(&tk[i - 1], &tk[i]) == 0) {
+            continue;   /* a thread that sent to itself */
+        }
+        k.mv_size = tk[i].len;
+        k.mv_data = tk[i].key;
+        rc = mdb_cursor_put(cur, &k, &d, 0);
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
+{
+    PutCtx *ctx = opaque;
+    uint64_t uniq = atomic_load(&s->next_uniq);
+    uint64_t last_ns = 0;
+    bool have_last = false;
+    size_t ntk = 0;
+    MDB_cursor *cur;
+    MDB_val k, d;
+    size_t i;
+    int rc;
+
+    if (ctx->n > UINT64_MAX - uniq) {
+        return -EOVERFLOW;
+    }
+    rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
+    if (rc) {
+        return rc;
+    }
+    rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+    if (rc == 0 && k.mv_size == APPDEP_STORE_MSG_KEY_LEN) {
+        last_ns = get_be64(k.mv_data);
+        have_last = true;
+    } else if (rc != MDB_NOTFOUND && rc != 0) {
+        goto out;
+    }
+
+    for (i = 0; i < ctx->n; i++) {
+        const AppdepMessage *m = &ctx->msgs[ctx->order[i]];
+        uint8_t mkey[APPDEP_STORE_MSG_KEY_LEN];
+        unsigned flags = MDB_RESERVE | MDB_NOOVERWRITE;
+
+        /*
+         * uniq grows with every key, so a message not older than the
+         * newest stored one sorts last: append it, which fills pages
+         * completely instead of splitting them in half.
+         */
+        if (!have_last || m->send_ns >= last_ns) {
+            flags |= MDB_APPEND;
+        }
+        msg_key(mkey, m->send_ns, uniq++);
+        k.mv_size = sizeof(mkey);
+        k.mv_data = mkey;
+        d.mv_size = APPDEP_STORE_VALUE_LEN;
+        rc = mdb_cursor_put(cur, &k, &d, flags);
+        if (rc) {
+            goto out;
+        }
+        appdep_store_encode(m, d.mv_data);
+        if (m->sender.tid) {
+            make_thread_key(&ctx->tkeys[ntk++], &m->sender, mkey);
+        }
+        if (m->receiver.tid) {
+            make_thread_key(&ctx->tkeys[ntk++], &m->receiver, mkey);
+        }
+    }
+    rc = put_thread_keys(s, txn, ctx->tkeys, ntk);
+    if (!rc) {
+        rc = meta_put_u64(txn, s->meta_dbi, STORE_META_UNIQ, uniq);
+    }
+out:
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* Time order, arrival order among equal times. */
+static gint cmp_by_time(gconstpointer a, gconstpointer b, gpointer opaque)
+{
+    const AppdepMessage *msgs = opaque;
+    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
+    uint64_t ta = msgs[ia].send_ns, tb = msgs[ib].send_ns;
+
+    if (ta != tb) {
+        return ta < tb ? -1 : 1;
+    }
+    return ia < ib ? -1 : ia > ib;
+}
+
+int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
+                           size_t n)
+{
+    g_autofree size_t *order = g_new(size_t, n ?: 1);
+    g_autofree ThreadKey *tkeys = NULL;
+    PutCtx ctx = { .msgs = msgs, .order = order };
+    size_t i, rejected;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        if (appdep_store_message_valid(&msgs[i])) {
+            order[ctx.n++] = i;
+        }
+    }
+    rejected = n - ctx.n;
+    if (ctx.n == 0) {
+        stat_add(&s->rejected, rejected);
+        return MIN(rejected, (size_t)INT_MAX);
+    }
+    g_qsort_with_data(order, ctx.n, sizeof(*order), cmp_by_time,
+                      (gpointer)msgs);
+    ctx.tkeys = tkeys = g_new(ThreadKey, 2 * ctx.n);
+
+    rc = store_write(s, store_put_txn, &ctx);
+    if (rc) {
+        return rc;
+    }
+    atomic_fetch_add(&s->next_uniq, ctx.n);
+    stat_add(&s->committed, ctx.n);
+    stat_add(&s->rejected, rejected);
+    return MIN(rejected, (size_t)INT_MAX);
+}
+
+typedef struct ExpireCtx {
+    uint64_t cutoff_ns;
+    uint64_t deleted;       /* out, this chunk */
+    uint64_t corrupt;       /* out, this chunk */
+    bool done;              /* out: nothing older left */
+} ExpireCtx;
+
+static int del_thread_key(AppdepStore *s, MDB_txn *txn,
+                          const AppdepThreadId *t, uint64_t send_ns,
+                          uint64_t uniq)
+{
+    uint8_t key[APPDEP_STORE_THREAD_KEY_MAX];
+    MDB_val k = { thread_key(key, t->vm, t->tid, send_ns, uniq), key };
+    int rc = mdb_del(txn, s->thread_dbi, &k, NULL);
+
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int store_expire_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
+{
+    ExpireCtx *ctx = opaque;
+    MDB_cursor *cur;
+    MDB_val k, d;
+    int rc;
+
+    ctx->deleted = ctx->corrupt = 0;
+    ctx->done = false;
+    rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
+    if (rc) {
+        return rc;
+    }
+    while (ctx->deleted + ctx->corrupt < APPDEP_STORE_EXPIRE_CHUNK) {
+        AppdepMessage m;
+        uint64_t send_ns, uniq;
+
+        /* Always the oldest: we delete from the front. */
+        rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            ctx->done = true;
+            break;
+        }
+        if (rc) {
+            break;
+        }
+        if (k.mv_size != APPDEP_STORE_MSG_KEY_LEN) {
+            /* Not ours: a key of another length sorts anywhere. */
+            ctx->corrupt++;
+            rc = mdb_cursor_del(cur, 0);
+            if (rc) {
+                break;
+            }
+            continue;
+        }
+        send_ns = get_be64(k.mv_data);
+        uniq = get_be64((uint8_t *)k.mv_data + 8);
+        if (send_ns >= ctx->cutoff_ns) {
+            ctx->done = true;
+            break;
+        }
+        if (appdep_store_decode(d.mv_data, d.mv_size, &m) == 0 &&
+            m.send_ns == send_ns) {
+            if (m.sender.tid) {
+                rc = del_thread_key(s, txn, &m.sender, send_ns, uniq);
+            }
+            if (!rc && m.receiver.tid) {
+                rc = del_thread_key(s, txn, &m.receiver, send_ns, uniq);
+            }
+            if (rc) {
+                break;
+            }
+            ctx->deleted++;
+        } else {
+            ctx->corrupt++;
+        }
+        rc = mdb_cursor_del(cur, 0);
+        if (rc) {
+            break;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int appdep_store_expire(AppdepStore *s, uint64_t now_ns)
+{
+    ExpireCtx ctx = { 0 };
+    uint64_t corrupt = 0;
+    int rc;
+
+    if (!s->retention_ns || now_ns <= s->retention_ns) {
+        return 0;
+    }
+    ctx.cutoff_ns = now_ns - s->retention_ns;
+    do {
+        rc = store_write(s, store_expire_txn, &ctx);
+        if (rc) {
+            return rc;
+        }
+        stat_add(&s->expired, ctx.deleted);
+        stat_add(&s->corrupt, ctx.corrupt);
+        corrupt += ctx.corrupt;
+    } while (!ctx.done);
+    return MIN(corrupt, (uint64_t)INT_MAX);
+}
+
+/* ---- reads ---- */
+
+/* Decode a msg value into a new element of @out; false if corrupt. */
+static bool append_decoded(GArray *out, const MDB_val *d, uint64_t send_ns)
+{
+    guint len = out->len;
+    AppdepMessage *m;
+
+    g_array_set_size(out, len + 1);
+    m = &g_array_index(out, AppdepMessage, len);
+    if (appdep_store_decode(d->mv_data, d->mv_size, m) < 0 ||
+        m->send_ns != send_ns) {
+        g_array_set_size(out, len);
+        return false;
+    }
+    return true;
+}
+
+static bool check_out(GArray *out)
+{
+    return out && g_array_get_element_size(out) == sizeof(AppdepMessage);
+}
+
+/* Finish a scan: LMDB code -> our code, @out restored on error. */
+static int scan_result(AppdepStore *s, GArray *out, guint len0, int rc,
+                       uint64_t corrupt)
+{
+    stat_add(&s->corrupt, corrupt);
+    if (rc) {
+        g_array_set_size(out, len0);
+        return store_err(rc);
+    }
+    return MIN(corrupt, (uint64_t)INT_MAX);
+}
+
+int appdep_store_range(AppdepStore *s, uint64_t t0, uint64_t t1,
+                       GArray *out, size_t limit)
+{
+    uint8_t start[APPDEP_STORE_MSG_KEY_LEN];
+    MDB_val k = { sizeof(start), start }, d;
+    guint len0;
+    uint64_t corrupt = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_cursor_op op = MDB_SET_RANGE;
+    int rc;
+
+    if (!check_out(out)) {
+        return -EINVAL;
+    }
+    len0 = out->len;
+    if (t0 >= t1) {
+        return 0;
+    }
+    rc = store_begin(s, MDB_RDONLY, &txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
+    if (rc) {
+        store_end_read(s, txn);
+        return store_err(rc);
+    }
+    msg_key(start, t0, 0);
+    while (!limit || out->len - len0 < limit) {
+        uint64_t send_ns;
+
+        rc = mdb_cursor_get(cur, &k, &d, op);
+        op = MDB_NEXT;
+        if (rc) {
+            break;
+        }
+        if (k.mv_size != APPDEP_STORE_MSG_KEY_LEN) {
+            corrupt++;
+            continue;
+        }
+        send_ns = get_be64(k.mv_data);
+        if (send_ns >= t1) {
+            break;
+        }
+        if (!append_decoded(out, &d, send_ns)) {
+            corrupt++;
+        }
+    }
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    mdb_cursor_close(cur);
+    store_end_read(s, txn);
+    return scan_result(s, out, len0, rc, corrupt);
+}
+
+static bool thread_matches(const AppdepThreadId *t, const char *vm,
+                           uint32_t tid)
+{
+    return t->tid == tid && strcmp(t->vm, vm) == 0;
+}
+
+int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
+                              uint64_t t0, uint64_t t1, GArray *out,
+                              size_t limit)
+{
+    uint8_t start[APPDEP_STORE_THREAD_KEY_MAX];
+    size_t plen;
+    MDB_val k, d;
+    guint len0;
+    uint64_t corrupt = 0;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_cursor_op op = MDB_SET_RANGE;
+    int rc;
+
+    if (!check_out(out) || !vm || !str_fits(vm, APPDEP_WIRE_VM_LEN) ||
+        !tid) {
+        return -EINVAL;
+    }
+    len0 = out->len;
+    if (t0 >= t1) {
+        return 0;
+    }
+    rc = store_begin(s, MDB_RDONLY, &txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    rc = mdb_cursor_open(txn, s->thread_dbi, &cur);
+    if (rc) {
+        store_end_read(s, txn);
+        return store_err(rc);
+    }
+    plen = thread_prefix(start, vm, tid);
+    msg_key(start + plen, t0, 0);
+    k.mv_size = plen + APPDEP_STORE_MSG_KEY_LEN;
+    k.mv_data = start;
+    while (!limit || out->len - len0 < limit) {
+        const uint8_t *kp;
+        MDB_val mk, md;
+        uint64_t send_ns;
+
+        rc = mdb_cursor_get(cur, &k, &d, op);
+        op = MDB_NEXT;
+        if (rc) {
+            break;
+        }
+        kp = k.mv_data;
+        if (k.mv_size < plen || memcmp(kp, start, plen) != 0) {
+            break;      /* past this thread's keys */
+        }
+        if (k.mv_size != plen + APPDEP_STORE_MSG_KEY_LEN) {
+            corrupt++;
+            continue;
+        }
+        send_ns = get_be64(kp + plen);
+        if (send_ns >= t1) {
+            break;
+        }
+        mk.mv_size = APPDEP_STORE_MSG_KEY_LEN;
+        mk.mv_data = (void *)(kp + plen);
+        rc = mdb_get(txn, s->msg_dbi, &mk, &md);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            corrupt++;
+            continue;
+        }
+        if (rc) {
+            break;
+        }
+        if (!append_decoded(out, &md, send_ns)) {
+            corrupt++;
+            continue;
+        }
+        if (!thread_matches(&g_array_index(out, AppdepMessage, out->len - 1)
+                                .sender, vm, tid) &&
+            !thread_matches(&g_array_index(out, AppdepMessage, out->len - 1)
+                                .receiver, vm, tid)) {
+            /* The index points at a message of another thread. */
+            g_array_set_size(out, out->len - 1);
+            corrupt++;
+        }
+    }
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    mdb_cursor_close(cur);
+    store_end_read(s, txn);
+    return scan_result(s, out, len0, rc, corrupt);
+}
+
+int appdep_store_count(AppdepStore *s, uint64_t *n)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    int rc;
+
+    *n = 0;
+    rc = store_begin(s, MDB_RDONLY, &txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    rc = mdb_stat(txn, s->msg_dbi, &st);
+    store_end_read(s, txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    *n = st.ms_entries;
+    return 0;
+}
+
+int appdep_store_reader_check(AppdepStore *s, int *dead)
+{
+    int n = 0;
+    int rc = mdb_reader_check(s->env, &n);
+
+    if (dead) {
+        *dead = n;
+    }
+    if (rc) {
+        return store_err(rc);
+    }
+    stat_add(&s->stale_readers, n);
+    return 0;
+}
+
+void appdep_store_stats(AppdepStore *s, AppdepStoreStats *st)
+{
+    st->map_size = atomic_load(&s->map_size);
+    st->map_grows = atomic_load(&s->map_grows);
+    st->committed = atomic_load(&s->committed);
+    st->rejected = atomic_load(&s->rejected);
+    st->corrupt = atomic_load(&s->corrupt);
+    st->expired = atomic_load(&s->expired);
+    st->stale_readers = atomic_load(&s->stale_readers);
+    st->next_uniq = atomic_load(&s->next_uniq);
+}
