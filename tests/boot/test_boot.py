@@ -365,6 +365,75 @@ def garbage_never_hurts():
             f"{sum(i['records-filtered'] for i in infos.values())} filtered")
 
 
+ANALYZE = BUILD / "meson" / "server" / "appdep-analyze"
+
+
+@test
+def three_tier_map_and_trajectories():
+    """client -> web -> app: exact map edges, nested trajectories"""
+    reqs, conns = 3, 2
+    with lab.Lab(net="bridge") as l:
+        names = ("client", "web", "app")
+        cmds = {
+            "app": "tcpsrv 9090 --reply-bytes 300",
+            "web": "tcpsrv 8080 --reply-bytes 500 --upstream "
+                   "10.0.0.3:9090 --upstream-bytes 120",
+            "client": f"tcpcli 10.0.0.2 8080 --conns {conns} --threads 2 "
+                      f"--reqs {reqs} --bytes 80 --reply-bytes 500 "
+                      "--connect-timeout 60",
+        }
+        tracers = {n: Tracer(l.workdir, n) for n in names}
+        guests = {n: l.add(n, cmds[n], appdep=lab.Appdep(
+            str(PROFILE), str(tracers[n].sock)), extra_args=["-no-shutdown"])
+            for n in names}
+        l.start()
+        for n in names:
+            arm(guests[n])
+        assert guests["client"].wait_done(timeout=240) == 0, "client failed"
+        deadline = time.monotonic() + 30
+        while sum(1 for e in guests["web"].gt() if e["op"] == "close") < \
+                conns + conns * reqs:
+            assert time.monotonic() < deadline, "web did not close"
+            time.sleep(0.2)
+        for n in names:
+            settle(guests[n], tracers[n])
+        Tracer.stop_all()
+        p = subprocess.run([str(ANALYZE), "--json", "--app",
+                            "web/tcpsrv:8080", "--trajectories", "100",
+                            *[str(tracers[n].raw_path) for n in names]],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        out = json.loads(p.stdout)
+    edges = {(e["client"]["vm"], e["client"]["program"], e["server"]["vm"],
+              e["server"]["program"], e["server"]["port"]): e
+             for e in out["map"]["edges"]}
+    assert set(edges) == {("client", "tcpcli", "web", "tcpsrv", 8080),
+                          ("web", "tcpsrv", "app", "tcpsrv", 9090)}, edges
+    assert edges[("client", "tcpcli", "web", "tcpsrv", 8080)]["calls"] == \
+        conns * reqs
+    assert edges[("web", "tcpsrv", "app", "tcpsrv", 9090)]["calls"] == \
+        conns * reqs
+    trajs = out["trajectories"]
+    assert len(trajs) == conns * reqs, len(trajs)
+
+    def nested(n):
+        for c in n["children"]:
+            assert n["start_ns"] <= c["start_ns"] <= c["end_ns"] <= \
+                n["end_ns"], (n, c)
+            nested(c)
+    for t in trajs:
+        assert t["server"]["vm"] == "web" and t["client"]["vm"] == "client"
+        assert len(t["children"]) == 1, t
+        child = t["children"][0]
+        assert child["server"]["vm"] == "app" and not child["children"]
+        assert child["client"]["tid"] == t["server"]["tid"], t
+        assert t["request_bytes"] == 80 and t["response_bytes"] == 500
+        assert child["request_bytes"] == 120
+        assert child["response_bytes"] == 300
+        nested(t)
+    return f"{len(edges)} edges, {len(trajs)} trajectories of depth 2"
+
+
 @test
 def inspection_off_no_records():
     """with the object present but inspection off, no records"""
