@@ -24,6 +24,7 @@ SUITES = [
     ("qtest", [os.path.join(QEMU_BUILD, "tests/qtest/appdep-test"), "--tap",
                "-k"]),
     ("dump", [PY, os.path.join(TOP, "tests/tools/test_dump.py")]),
+    ("fwd", [PY, os.path.join(TOP, "tests/tools/test_fwd.py")]),
     ("boot", [PY, os.path.join(TOP, "tests/boot/test_boot.py")]),
 ]
 

@@ -15,10 +15,11 @@
 #include <glib/gstdio.h>
 #include "store.h"
 
-#define STORE_MAX_DBS           3
+#define STORE_MAX_DBS           4       /* msg, thread, meta, rec */
 #define STORE_META_SCHEMA       "schema"
 #define STORE_META_UNIQ         "uniq"
 #define STORE_META_RETENTION    "retention"
+#define STORE_META_BATCH        "batch:"    /* + host: last batch committed */
 #define STORE_NS_PER_S          1000000000ULL
 
 /*
@@ -40,7 +41,7 @@ G_STATIC_ASSERT(STORE_OFF_CONN + 40 == APPDEP_STORE_VALUE_LEN);
 
 struct AppdepStore {
     MDB_env *env;
-    MDB_dbi msg_dbi, thread_dbi, meta_dbi;
+    MDB_dbi msg_dbi, thread_dbi, meta_dbi, rec_dbi;
     /*
      * mdb_env_set_mapsize() must not run while any transaction of this
      * process is open: every transaction is inside the gate (gate_active
@@ -455,6 +456,9 @@ static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     }
     if (!rc) {
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta_dbi);
+    }
+    if (!rc) {
+        rc = mdb_dbi_open(txn, "rec", MDB_CREATE, &s->rec_dbi);
     }
     if (!rc) {
         rc = meta_get_u64(txn, s->meta_dbi, STORE_META_SCHEMA, &schema,
@@ -1094,4 +1098,182 @@ void appdep_store_stats(AppdepStore *s, AppdepStoreStats *st)
     st->expired = atomic_load(&s->expired);
     st->stale_readers = atomic_load(&s->stale_readers);
     st->next_uniq = atomic_load(&s->next_uniq);
+}
+
+/* ---- per-thread records ---- */
+
+typedef struct RecCtx {
+    const AppdepThreadRecord *recs;
+    size_t n;
+    char key[sizeof(STORE_META_BATCH) + APPDEP_FRAME_HOST_LEN + 1];
+    uint64_t batch;
+    bool duplicate;         /* out */
+} RecCtx;
+
+static int store_put_records_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
+{
+    RecCtx *ctx = opaque;
+    uint64_t uniq = atomic_load(&s->next_uniq), last = 0;
+    bool found;
+    MDB_val k, d;
+    size_t i;
+    int rc;
+
+    rc = meta_get_u64(txn, s->meta_dbi, ctx->key, &last, &found);
+    if (rc) {
+        return rc;
+    }
+    ctx->duplicate = found && ctx->batch <= last;
+    if (ctx->duplicate) {
+        return 0;
+    }
+    if (ctx->n > UINT64_MAX - uniq) {
+        return -EOVERFLOW;
+    }
+    for (i = 0; i < ctx->n; i++) {
+        uint8_t key[APPDEP_STORE_MSG_KEY_LEN];
+
+        msg_key(key, ctx->recs[i].time_ns, uniq++);
+        k.mv_size = sizeof(key);
+        k.mv_data = key;
+        d.mv_size = APPDEP_WIRE_THREAD_LEN;
+        rc = mdb_put(txn, s->rec_dbi, &k, &d, MDB_RESERVE | MDB_NOOVERWRITE);
+        if (rc) {
+            return rc;
+        }
+        appdep_wire_encode_thread(&ctx->recs[i], d.mv_data);
+    }
+    rc = meta_put_u64(txn, s->meta_dbi, ctx->key, ctx->batch);
+    if (!rc) {
+        rc = meta_put_u64(txn, s->meta_dbi, STORE_META_UNIQ, uniq);
+    }
+    return rc;
+}
+
+int appdep_store_put_records(AppdepStore *s, const AppdepThreadRecord *recs,
+                             size_t n, const char *host, uint64_t batch)
+{
+    RecCtx ctx = { .recs = recs, .n = n, .batch = batch };
+    int rc;
+
+    if (!host || strlen(host) > APPDEP_FRAME_HOST_LEN || !batch) {
+        return -EINVAL;
+    }
+    g_snprintf(ctx.key, sizeof(ctx.key), "%s%s", STORE_META_BATCH, host);
+    rc = store_write(s, store_put_records_txn, &ctx);
+    if (rc) {
+        return rc;
+    }
+    if (ctx.duplicate) {
+        return 1;
+    }
+    atomic_fetch_add(&s->next_uniq, n);
+    return 0;
+}
+
+int appdep_store_last_batch(AppdepStore *s, const char *host, uint64_t *batch)
+{
+    char key[sizeof(STORE_META_BATCH) + APPDEP_FRAME_HOST_LEN + 1];
+    MDB_txn *txn;
+    bool found;
+    int rc;
+
+    *batch = 0;
+    if (!host || strlen(host) > APPDEP_FRAME_HOST_LEN) {
+        return -EINVAL;
+    }
+    g_snprintf(key, sizeof(key), "%s%s", STORE_META_BATCH, host);
+    rc = store_begin(s, MDB_RDONLY, &txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    rc = meta_get_u64(txn, s->meta_dbi, key, batch, &found);
+    store_end_read(s, txn);
+    return store_err(rc);
+}
+
+int appdep_store_records_range(AppdepStore *s, uint64_t t0, uint64_t t1,
+                               GArray *out, size_t limit)
+{
+    uint8_t start[APPDEP_STORE_MSG_KEY_LEN];
+    MDB_val k = { sizeof(start), start }, d;
+    MDB_cursor_op op = MDB_SET_RANGE;
+    uint64_t corrupt = 0;
+    MDB_cursor *cur;
+    MDB_txn *txn;
+    guint len0;
+    int rc;
+
+    if (!out || g_array_get_element_size(out) != sizeof(AppdepThreadRecord)) {
+        return -EINVAL;
+    }
+    len0 = out->len;
+    if (t0 >= t1) {
+        return 0;
+    }
+    rc = store_begin(s, MDB_RDONLY, &txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    rc = mdb_cursor_open(txn, s->rec_dbi, &cur);
+    if (rc) {
+        store_end_read(s, txn);
+        return store_err(rc);
+    }
+    msg_key(start, t0, 0);
+    while (!limit || out->len - len0 < limit) {
+        AppdepThreadRecord r;
+        size_t used;
+
+        rc = mdb_cursor_get(cur, &k, &d, op);
+        op = MDB_NEXT;
+        if (rc) {
+            break;
+        }
+        if (k.mv_size != APPDEP_STORE_MSG_KEY_LEN) {
+            corrupt++;
+            continue;
+        }
+        if (get_be64(k.mv_data) >= t1) {
+            break;
+        }
+        /* stored data is validated like any other input */
+        if (appdep_wire_decode_thread(d.mv_data, d.mv_size, &r, &used) !=
+            APPDEP_WIRE_OK || used != d.mv_size) {
+            corrupt++;
+            continue;
+        }
+        g_array_append_val(out, r);
+    }
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    mdb_cursor_close(cur);
+    store_end_read(s, txn);
+    if (rc) {
+        g_array_set_size(out, len0);
+        return store_err(rc);
+    }
+    stat_add(&s->corrupt, corrupt);
+    return MIN(corrupt, (uint64_t)INT_MAX);
+}
+
+int appdep_store_record_count(AppdepStore *s, uint64_t *n)
+{
+    MDB_txn *txn;
+    MDB_stat st;
+    int rc;
+
+    *n = 0;
+    rc = store_begin(s, MDB_RDONLY, &txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    rc = mdb_stat(txn, s->rec_dbi, &st);
+    store_end_read(s, txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    *n = st.ms_entries;
+    return 0;
 }

@@ -193,4 +193,27 @@ void appdep_store_encode(const AppdepMessage *m,
                          uint8_t buf[APPDEP_STORE_VALUE_LEN]);
 int appdep_store_decode(const uint8_t *buf, size_t len, AppdepMessage *m);
 
+/*
+ * Per-thread records, as received from the forward daemons: the log the
+ * inter-thread messages are derived from.
+ *
+ * appdep_store_put_records() commits @n records of batch @batch from
+ * forward daemon @host in one transaction together with the new "last
+ * batch of @host", so a batch replayed after a restart of either side is
+ * recognised: returns 1 (nothing written) when @batch is not newer than
+ * the last committed one, 0 when committed, or an error (nothing
+ * committed).  Writer thread.
+ *
+ * appdep_store_records_range() copies the records with time_ns in
+ * [t0, t1) into @out (GArray of AppdepThreadRecord), time order; returns
+ * the number of corrupt items skipped, or an error.  Any thread.
+ */
+int appdep_store_put_records(AppdepStore *s, const AppdepThreadRecord *recs,
+                             size_t n, const char *host, uint64_t batch);
+int appdep_store_last_batch(AppdepStore *s, const char *host,
+                            uint64_t *batch);
+int appdep_store_records_range(AppdepStore *s, uint64_t t0, uint64_t t1,
+                               GArray *out, size_t limit);
+int appdep_store_record_count(AppdepStore *s, uint64_t *n);
+
 #endif /* APPDEP_STORE_H */

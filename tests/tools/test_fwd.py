@@ -358,6 +358,8 @@ def test_exit_spool(d):
     srv = TestServer(ack=False)
     port = srv.port
     fwd = Daemon(d, port, spool="spool-exit")
+    # connected first, so the batches live only in memory until the exit
+    wait_for(lambda: srv.hellos)
     sent = [record(i) for i in range(2000)]
     s = produce(os.path.join(d, "web1.rec"), b"".join(sent))
     wait_for(lambda: len(srv.batches) >= 2)

@@ -930,6 +930,89 @@ static void test_concurrent_readers(Fixture *f, gconstpointer data)
     g_assert_cmpuint(count(s), ==, GROW_N);
 }
 
+static AppdepThreadRecord sample_record(unsigned i)
+{
+    AppdepThreadRecord r;
+
+    memset(&r, 0, sizeof(r));
+    r.time_ns = 1700000000000000000ULL + (uint64_t)(i % 7) * 1000 + i;
+    r.serial = i;
+    g_snprintf(r.vm, sizeof(r.vm), "vm%u", i % 3);
+    g_snprintf(r.comm, sizeof(r.comm), "c%u", i);
+    r.op = APPDEP_OP_SEND + i % 3;
+    r.family = APPDEP_FAMILY_IPV4;
+    r.pid = 100 + i;
+    r.tid = 200 + i;
+    r.saddr[0] = 10;
+    r.daddr[3] = i;
+    r.sport = 8080;
+    r.dport = 40000 + i;
+    r.seq = i * 64;
+    r.bytes = 64;
+    return r;
+}
+
+/* Records: committed with their batch number, replays are refused. */
+static void test_records(Fixture *f, gconstpointer data)
+{
+    AppdepThreadRecord in[100];
+    g_autoptr(GArray) out = g_array_new(FALSE, FALSE,
+                                        sizeof(AppdepThreadRecord));
+    AppdepStore *s = open_store(f, NULL);
+    uint64_t n, last;
+    unsigned i;
+
+    for (i = 0; i < 100; i++) {
+        in[i] = sample_record(i);
+    }
+    g_assert_cmpint(appdep_store_put_records(s, in, 60, "host1", 1), ==, 0);
+    g_assert_cmpint(appdep_store_put_records(s, in + 60, 40, "host1", 2),
+                    ==, 0);
+    /* a replay of batch 2, and an older one: nothing written */
+    g_assert_cmpint(appdep_store_put_records(s, in + 60, 40, "host1", 2),
+                    ==, 1);
+    g_assert_cmpint(appdep_store_put_records(s, in, 60, "host1", 1), ==, 1);
+    /* another daemon has its own numbering */
+    g_assert_cmpint(appdep_store_put_records(s, in, 1, "host2", 1), ==, 0);
+    g_assert_cmpint(appdep_store_put_records(s, in, 1, "", 0), ==, -EINVAL);
+    g_assert_cmpint(appdep_store_record_count(s, &n), ==, 0);
+    g_assert_cmpuint(n, ==, 101);
+    g_assert_cmpint(appdep_store_last_batch(s, "host1", &last), ==, 0);
+    g_assert_cmpuint(last, ==, 2);
+    appdep_store_close(s);
+
+    /* after a restart the numbering is remembered */
+    s = open_store(f, NULL);
+    g_assert_cmpint(appdep_store_put_records(s, in, 10, "host1", 2), ==, 1);
+    g_assert_cmpint(appdep_store_records_range(s, 0, UINT64_MAX, out, 0),
+                    ==, 0);
+    g_assert_cmpuint(out->len, ==, 101);
+    for (i = 1; i < out->len; i++) {
+        g_assert_cmpuint(g_array_index(out, AppdepThreadRecord, i - 1).time_ns,
+                         <=, g_array_index(out, AppdepThreadRecord, i).time_ns);
+    }
+    /* content: every input record is there once (host2 repeats in[0]) */
+    for (i = 0; i < 100; i++) {
+        guint j, hits = 0;
+
+        uint8_t want[APPDEP_WIRE_THREAD_LEN], got[APPDEP_WIRE_THREAD_LEN];
+
+        appdep_wire_encode_thread(&in[i], want);
+        for (j = 0; j < out->len; j++) {
+            appdep_wire_encode_thread(&g_array_index(out, AppdepThreadRecord,
+                                                     j), got);
+            hits += !memcmp(got, want, sizeof(got));
+        }
+        g_assert_cmpuint(hits, ==, i == 0 ? 2 : 1);
+    }
+    g_array_set_size(out, 0);
+    g_assert_cmpint(appdep_store_records_range(s, in[5].time_ns,
+                                               in[5].time_ns + 1, out, 0),
+                    ==, 0);
+    g_assert_cmpuint(out->len, >=, 1);
+    appdep_store_close(s);
+}
+
 #define ADD(name, fn) \
     g_test_add(name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
 
@@ -954,5 +1037,6 @@ int main(int argc, char **argv)
     ADD("/store/schema-mismatch", test_schema_mismatch);
     ADD("/store/stale-readers", test_stale_readers);
     ADD("/store/concurrent-readers", test_concurrent_readers);
+    ADD("/store/records", test_records);
     return g_test_run();
 }

@@ -1,0 +1,167 @@
+/*
+ * appdep-server: the APM server.
+ *
+ *   appdep-server --db DIR [--listen ADDR:PORT] [--http ADDR:PORT]
+ *                 [--retention SECONDS]
+ *
+ * Ingests per-thread records from forward daemons (net.c), commits them
+ * to LMDB before acknowledging, converts them into inter-thread messages
+ * (convert.c) committed in batches every second, and answers the HTTP
+ * JSON API (api.c): inventory, inspect on/off, learning, trajectories
+ * and dependency maps.  One GLib main loop; one LMDB writer.
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include "server.h"
+
+#define SERVER_FLUSH_MS         1000
+#define SERVER_MAINT_S          60      /* expiry, stale readers */
+#define SERVER_DEFAULT_LISTEN   "127.0.0.1:7400"
+#define SERVER_DEFAULT_HTTP     "127.0.0.1:7401"
+
+static void collect(const AppdepMessage *m, void *opaque)
+{
+    g_array_append_val(((AppdepServer *)opaque)->pending, *m);
+}
+
+/* Commit the messages the converter finished.  Main loop. */
+static void commit_messages(AppdepServer *srv, bool all)
+{
+    int rc;
+
+    appdep_converter_flush(srv->conv, all);
+    if (!srv->pending->len) {
+        return;
+    }
+    rc = appdep_store_put_batch(srv->store,
+                                (AppdepMessage *)srv->pending->data,
+                                srv->pending->len);
+    if (rc < 0) {
+        g_printerr("appdep-server: cannot store %u messages: %s\n",
+                   srv->pending->len, appdep_store_strerror(rc));
+        if (srv->pending->len < 1000000) {
+            return;         /* keep them and try again next time */
+        }
+    } else {
+        srv->messages += srv->pending->len - rc;
+    }
+    g_array_set_size(srv->pending, 0);
+}
+
+static gboolean on_flush(gpointer opaque)
+{
+    commit_messages(opaque, false);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_maintenance(gpointer opaque)
+{
+    AppdepServer *srv = opaque;
+    int dead = 0, rc;
+
+    rc = appdep_store_expire(srv->store, g_get_real_time() * 1000ULL);
+    if (rc < 0) {
+        g_printerr("appdep-server: expiry: %s\n", appdep_store_strerror(rc));
+    }
+    appdep_store_reader_check(srv->store, &dead);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_signal(gpointer opaque)
+{
+    g_main_loop_quit(opaque);
+    return G_SOURCE_REMOVE;
+}
+
+static void command_free(gpointer p)
+{
+    g_free(p);
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree char *db = NULL, *listen = NULL, *http = NULL;
+    gint64 retention = 0, map_mb = 0;
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GOptionContext) ctx = NULL;
+    GOptionEntry entries[] = {
+        { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db,
+          "LMDB directory (created if needed)", "DIR" },
+        { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
+          "Address for forward daemons (default " SERVER_DEFAULT_LISTEN ")",
+          "ADDR:PORT" },
+        { "http", 'H', 0, G_OPTION_ARG_STRING, &http,
+          "Address of the HTTP API (default " SERVER_DEFAULT_HTTP ")",
+          "ADDR:PORT" },
+        { "retention", 'r', 0, G_OPTION_ARG_INT64, &retention,
+          "Delete messages older than SECONDS (default: keep)", "SECONDS" },
+        { "map-size", 0, 0, G_OPTION_ARG_INT64, &map_mb,
+          "Initial LMDB map size in MiB (it grows when full)", "MIB" },
+        { NULL }
+    };
+    AppdepStoreOptions opt = { 0 };
+    AppdepServer srv = { 0 };
+    GMainLoop *loop;
+    int rc;
+
+    ctx = g_option_context_new(NULL);
+    g_option_context_set_summary(ctx,
+        "The appdep APM server: ingests per-thread records from forward\n"
+        "daemons, stores them in LMDB, converts them into inter-thread\n"
+        "records and serves trajectories and dependency maps over HTTP\n"
+        "(see docs/api.md; the CLI is appdepctl).");
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        g_printerr("appdep-server: %s (try --help)\n", err->message);
+        return 2;
+    }
+    if (!db || argc != 1 || retention < 0 || map_mb < 0) {
+        g_printerr("appdep-server: --db DIR is required; --retention and "
+                   "--map-size must be positive (try --help)\n");
+        return 2;
+    }
+    opt.retention_s = retention;
+    opt.map_size = (uint64_t)map_mb << 20;
+    rc = appdep_store_open(&srv.store, db, &opt);
+    if (rc) {
+        g_printerr("appdep-server: %s: %s\n", db, appdep_store_strerror(rc));
+        return 1;
+    }
+    srv.pending = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
+    srv.conv = appdep_converter_new(collect, &srv);
+    srv.vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+    srv.commands = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+                                         command_free);
+    if (appdep_net_listen(&srv, listen ? listen : SERVER_DEFAULT_LISTEN,
+                          &err) < 0 ||
+        appdep_api_start(&srv, http ? http : SERVER_DEFAULT_HTTP, &err) < 0) {
+        g_printerr("appdep-server: %s\n", err->message);
+        appdep_store_close(srv.store);
+        return 1;
+    }
+    g_printerr("appdep-server: daemons on %s, API on http://%s, db %s\n",
+               listen ? listen : SERVER_DEFAULT_LISTEN,
+               http ? http : SERVER_DEFAULT_HTTP, db);
+
+    loop = g_main_loop_new(NULL, FALSE);
+    g_timeout_add(SERVER_FLUSH_MS, on_flush, &srv);
+    g_timeout_add_seconds(SERVER_MAINT_S, on_maintenance, &srv);
+    g_unix_signal_add(SIGINT, on_signal, loop);
+    g_unix_signal_add(SIGTERM, on_signal, loop);
+    g_main_loop_run(loop);
+
+    appdep_api_stop();
+    commit_messages(&srv, true);
+    g_printerr("appdep-server: exiting: %" G_GUINT64_FORMAT " records, %"
+               G_GUINT64_FORMAT " messages committed this run\n",
+               srv.records, srv.messages);
+    appdep_converter_free(srv.conv);
+    appdep_store_close(srv.store);
+    g_main_loop_unref(loop);
+    return 0;
+}

@@ -1,0 +1,69 @@
+/*
+ * appdep-server: shared state of the APM server's modules.
+ *
+ * One GLib main loop runs everything that touches this state: ingest
+ * (net.c), the HTTP API (api.c, libmicrohttpd in its own thread hands
+ * requests to the main loop), learning (learn.c) and the periodic
+ * flush/expiry timers (main.c).  Only the store's read functions may be
+ * called from other threads.
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef APPDEP_SERVER_H
+#define APPDEP_SERVER_H
+
+#include <gio/gio.h>
+#include "convert.h"
+#include "store.h"
+#include "frame.h"
+
+/* One VM of the inventory, as reported by its host's forward daemon. */
+typedef struct AppdepVm {
+    char name[APPDEP_WIRE_VM_LEN + 1];
+    char host[APPDEP_FRAME_HOST_LEN + 1];
+    bool enabled;
+    uint8_t naddr;
+    AppdepFrameAddr addrs[APPDEP_FRAME_MAX_ADDRS];
+    struct AppdepPeer *peer;        /* its daemon's connection, or NULL */
+} AppdepVm;
+
+typedef struct AppdepPeer AppdepPeer;  /* a forward daemon connection */
+
+/* Completion of a command sent to a forward daemon. */
+typedef void AppdepCommandDone(int status, const char *message,
+                               void *opaque);
+
+typedef struct AppdepServer {
+    AppdepStore *store;
+    AppdepConverter *conv;
+    GArray *pending;                /* AppdepMessage from conv, to commit */
+    GHashTable *vms;                /* name -> AppdepVm */
+    GHashTable *last_batch;         /* host -> uint64_t*: last committed */
+    GList *peers;                   /* AppdepPeer */
+    uint64_t next_command;
+    GHashTable *commands;           /* id -> pending command */
+    uint64_t records;               /* committed per-thread records */
+    uint64_t messages;              /* committed inter-thread records */
+    uint64_t bad_peers;             /* connections dropped for bad input */
+} AppdepServer;
+
+/* net.c: forward daemons */
+int appdep_net_listen(AppdepServer *srv, const char *addr, GError **errp);
+/*
+ * Send an inspect command for @vm to its daemon; @done runs once with
+ * the result (0 or -errno and a message).  Returns -ENOENT when no
+ * connected daemon reports @vm.
+ */
+int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
+                       AppdepCommandDone *done, void *opaque);
+/* The VM that owns @addr (family APPDEP_FAMILY_*), or NULL. */
+const AppdepVm *appdep_vm_by_addr(AppdepServer *srv, uint8_t family,
+                                  const uint8_t *addr);
+
+/* api.c: HTTP JSON API */
+int appdep_api_start(AppdepServer *srv, const char *addr, GError **errp);
+void appdep_api_stop(void);
+
+#endif
