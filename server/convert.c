@@ -150,6 +150,29 @@ static gint event_cmp(gconstpointer a, gconstpointer b)
     return x->serial < y->serial ? -1 : x->serial > y->serial;
 }
 
+static bool ephemeral(uint16_t port)
+{
+    return port >= APPDEP_CONV_EPHEMERAL_MIN &&
+           port <= APPDEP_CONV_EPHEMERAL_MAX;
+}
+
+/*
+ * Which end of @c is the client.  When exactly one end uses a port of
+ * Linux's ephemeral range, it is the one that connected; otherwise the
+ * end @first that sent the first message observed.  The port rule also
+ * holds when the observation starts in the middle of a connection (a
+ * server restart, inspection enabled late).
+ */
+static int client_end(const Conn *c, int first)
+{
+    bool e0 = ephemeral(c->end[0].port), e1 = ephemeral(c->end[1].port);
+
+    if (e0 != e1) {
+        return e0 ? 0 : 1;
+    }
+    return first;
+}
+
 /*
  * Turn the events [from, to) of @c, all carrying data from end @src,
  * into one message and emit it.
@@ -164,7 +187,7 @@ static void emit_run(AppdepConverter *cv, Conn *c, GArray *ev, guint from,
 
     memset(&m, 0, sizeof(m));
     if (c->client < 0) {
-        c->client = src;
+        c->client = client_end(c, src);
     }
     for (i = from; i < to; i++) {
         const AppdepThreadRecord *r = &g_array_index(ev, AppdepThreadRecord,

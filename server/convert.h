@@ -8,8 +8,9 @@
  * direction; each run is one *message*: its sends give the sender
  * thread, the bytes and the TCP sequence number, the receives of the
  * same sequence range give the receiver thread and the receive time.
- * The end that sends the first message is the client; its messages are
- * requests, the other end's responses.
+ * The client is the end on an ephemeral port when only one is (Linux's
+ * ip_local_port_range), else the end that sends the first message; its
+ * messages are requests, the other end's responses.
  *
  * Records may arrive out of order across VMs: a connection's records are
  * held for a lateness window (stream time, the newest record time seen)
@@ -33,6 +34,9 @@
 #define APPDEP_CONV_IDLE_NS        (30ULL * 1000000000ULL)
 #define APPDEP_CONV_MAX_CONNS      65536
 #define APPDEP_CONV_MAX_EVENTS     4096    /* per connection */
+/* Linux's default ip_local_port_range: the ports connect() picks */
+#define APPDEP_CONV_EPHEMERAL_MIN  32768
+#define APPDEP_CONV_EPHEMERAL_MAX  60999
 
 typedef struct AppdepThreadId {      /* one guest thread */
     char vm[APPDEP_WIRE_VM_LEN + 1];

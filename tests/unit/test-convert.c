@@ -259,13 +259,55 @@ static void test_port_reuse(void)
     appdep_converter_flush(r.cv, true);
     g_assert_cmpuint(r.out->len, ==, 4);
     check_exchange(&r, 0, 11, 21, 40000, T0);
-    /* the second connection's first speaker is its "client" */
+    /* a new connection: the server's greeting is still a response (the
+     * client is on the ephemeral port), the client's send a request */
     g_assert_cmpuint(MSG(&r, 2)->sender.tid, ==, 23);
-    g_assert_cmpint(MSG(&r, 2)->direction, ==, APPDEP_DIR_REQUEST);
+    g_assert_cmpint(MSG(&r, 2)->direction, ==, APPDEP_DIR_RESPONSE);
     g_assert_cmpuint(MSG(&r, 2)->receiver.tid, ==, 13);
+    g_assert_cmpuint(MSG(&r, 2)->seq, ==, 777000);
     g_assert_cmpuint(MSG(&r, 3)->sender.tid, ==, 13);
-    g_assert_cmpint(MSG(&r, 3)->direction, ==, APPDEP_DIR_RESPONSE);
+    g_assert_cmpint(MSG(&r, 3)->direction, ==, APPDEP_DIR_REQUEST);
     g_assert_cmpuint(MSG(&r, 3)->receiver.tid, ==, 0);
+    run_free(&r);
+}
+
+/* Both ports outside the ephemeral range: the first speaker is client. */
+static void test_first_speaker(void)
+{
+    AppdepThreadRecord v[4];
+    Run r;
+
+    run_init(&r);
+    v[0] = rec(&SRV, 23, "srv", APPDEP_OP_SEND, 80, &CLI, 1000, T0, 5, 10);
+    v[1] = rec(&CLI, 13, "cli", APPDEP_OP_RECV, 1000, &SRV, 80, T0 + MS, 5,
+               10);
+    v[2] = rec(&CLI, 13, "cli", APPDEP_OP_SEND, 1000, &SRV, 80, T0 + 2 * MS,
+               9, 20);
+    feed(&r, v, 3);
+    appdep_converter_flush(r.cv, true);
+    g_assert_cmpuint(r.out->len, ==, 2);
+    g_assert_cmpint(MSG(&r, 0)->direction, ==, APPDEP_DIR_REQUEST);
+    g_assert_cmpuint(MSG(&r, 0)->sender.tid, ==, 23);
+    g_assert_cmpuint(MSG(&r, 0)->conn.sport, ==, 1000);
+    run_free(&r);
+}
+
+/* Observation starts mid-connection with a response: still a response. */
+static void test_mid_connection(void)
+{
+    AppdepThreadRecord v[8];
+    Run r;
+    size_t n;
+
+    run_init(&r);
+    n = exchange(v, T0, 40000, 1000, 5000, 11, 21);
+    feed(&r, v + 3, n - 3);         /* only the response */
+    n = exchange(v, T0 + 10 * MS, 40000, 1064, 5100, 11, 21);
+    feed(&r, v, n);
+    appdep_converter_flush(r.cv, true);
+    g_assert_cmpuint(r.out->len, ==, 3);
+    g_assert_cmpint(MSG(&r, 0)->direction, ==, APPDEP_DIR_RESPONSE);
+    check_exchange(&r, 1, 11, 21, 40000, T0 + 10 * MS);
     run_free(&r);
 }
 
@@ -404,6 +446,8 @@ int main(int argc, char **argv)
     g_test_add_func("/convert/interleaved", test_interleaved);
     g_test_add_func("/convert/keepalive", test_keepalive);
     g_test_add_func("/convert/port-reuse", test_port_reuse);
+    g_test_add_func("/convert/first-speaker", test_first_speaker);
+    g_test_add_func("/convert/mid-connection", test_mid_connection);
     g_test_add_func("/convert/one-end", test_one_end);
     g_test_add_func("/convert/lateness", test_lateness);
     g_test_add_func("/convert/chain", test_chain);

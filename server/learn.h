@@ -1,0 +1,88 @@
+/*
+ * appdep server: the learning phase (DESIGN.md section 6).
+ *
+ * Starting from one application's VM, a learning session enables
+ * inspection VM by VM: enable the VMs of the current round (through
+ * their forward daemons), collect for a window, read the messages of the
+ * learned VMs from the store, take the other end of each of their
+ * connections, map those addresses to VMs of the inventory, and start a
+ * new round with the VMs not yet learned.  It ends when a round finds no
+ * new VM (done), when the round cap is reached (done, with a note), or
+ * when the first VM cannot be enabled (failed).  Discovery and generation
+ * are then the API's map and trajectory queries.
+ *
+ * Peer discovery is VM-wide: every thread of a learned VM counts, not only
+ * the selected program's, since a program's worker threads may carry other
+ * names and its peers' programs are not known in advance.
+ *
+ * Threads: everything runs on the server's main loop, except
+ * appdep_learn_discover(), which is pure.
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef APPDEP_LEARN_H
+#define APPDEP_LEARN_H
+
+#include "server.h"
+#include "api.h"
+
+#define APPDEP_LEARN_MAX_ROUNDS         8
+#define APPDEP_LEARN_DEFAULT_WINDOW_S   30
+#define APPDEP_LEARN_MIN_WINDOW_S       1
+#define APPDEP_LEARN_MAX_WINDOW_S       3600
+#define APPDEP_LEARN_LOOKBACK_S         300     /* history read before start */
+#define APPDEP_LEARN_MAX_SCAN           200000  /* messages read per round */
+#define APPDEP_LEARN_MAX_PEERS          1024    /* peer addresses per session */
+#define APPDEP_LEARN_MAX_LOG            256     /* log lines kept */
+#define APPDEP_LEARN_MAX_SESSIONS       32      /* kept, oldest finished go */
+#define APPDEP_LEARN_MAX_RUNNING        4
+
+/* One peer address seen by a learned VM, and the VM it belongs to. */
+typedef struct AppdepLearnPeer {
+    AppdepFrameAddr addr;
+    char vm[APPDEP_WIRE_VM_LEN + 1];        /* "": not in the inventory */
+} AppdepLearnPeer;
+
+/* The VM owning an address, or NULL (appdep_vm_by_addr() in the server). */
+typedef const AppdepVm *AppdepVmLookupFn(void *opaque, uint8_t family,
+                                         const uint8_t *addr);
+
+/*
+ * One discovery step, pure.  For each of the @n messages, each end that a
+ * VM of @learned (a set of VM names) observed contributes the address of
+ * the connection's other end.  Loopback and unspecified addresses are
+ * skipped.  New addresses (not in @peers yet) are appended to @peers (a
+ * GArray of AppdepLearnPeer) with the VM @lookup maps them to; the names
+ * of mapped VMs not in @learned are appended to @new_vms (g_strdup'ed,
+ * each once, in order of discovery; @new_vms should free with g_free).
+ * @peers stops growing at APPDEP_LEARN_MAX_PEERS.  Returns the number of
+ * addresses appended to @peers.
+ */
+int appdep_learn_discover(const AppdepMessage *msgs, size_t n,
+                          GHashTable *learned, AppdepVmLookupFn *lookup,
+                          void *opaque, GArray *peers, GPtrArray *new_vms);
+
+/*
+ * Start a session for @app, collecting @window_s seconds per round.
+ * *@id gets its id.  Errors: -ENOENT (the app's VM is not in the
+ * inventory), -EBUSY (APPDEP_LEARN_MAX_RUNNING sessions are running),
+ * -ERANGE (window out of bounds).  Main loop.
+ */
+int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
+                       uint32_t window_s, uint64_t *id);
+
+/* Progress of session @id as a JSON object; -ENOENT.  Main loop. */
+int appdep_learn_to_json(uint64_t id, GString *out);
+
+/* A JSON array of every kept session's id, app and state.  Main loop. */
+void appdep_learn_list_json(GString *out);
+
+/*
+ * Forget every session; callbacks still pending from forward daemons
+ * become no-ops.  Main loop, at shutdown.
+ */
+void appdep_learn_shutdown(void);
+
+#endif /* APPDEP_LEARN_H */
