@@ -29,6 +29,8 @@
 #define APPDEP_API_MAX_QUERY_ARGS       8
 #define APPDEP_API_MAX_ARG_LEN          256     /* one query key or value */
 #define APPDEP_API_MAX_BODY_LEN         4096
+#define APPDEP_API_MAX_DISCARD          (1024 * 1024) /* of a too large body,
+                                                         then hang up */
 #define APPDEP_API_CONN_MEMORY          (32 * 1024) /* request line+headers */
 #define APPDEP_API_MAX_CONNECTIONS      64
 #define APPDEP_API_CONN_TIMEOUT_S       30      /* idle client */
