@@ -1,27 +1,22 @@
 #!/usr/bin/python3
-"""appdep demo: trace a small three-tier lab and show what appdep saw.
+"""appdep demo: the whole pipeline on a four-tier lab.
 
-Boots three guests under TCG on a private bridge (in a network namespace
-made for the demo): a client, a web tier and an app tier.  The web tier
-is a thread-per-connection server that calls the app tier for every
-request.  Inspection is switched on through QMP in every guest, the
-records are collected with appdep-dump, and the demo prints:
-
-  - what each VM streamed (records per op, per program),
-  - the dependency map (per application: VM + program + listening port;
-    calls, bytes and latency per edge), written as DOT too (and SVG when
-    Graphviz is installed),
-  - one trajectory: a request to the web tier and, nested in its time
-    period, the web thread's call to the app tier.
-
-Both come from appdep-analyze, which converts the per-thread records
-into inter-thread messages with the APM server's modules.
+Boots four guests under TCG on a private bridge (in a network namespace
+made for the demo): a client, a web tier, an app tier and a database
+tier, the tiers thread-per-connection servers that call the next tier
+for every request.  Starts the forward daemon and the APM server, runs
+the learning phase from the web tier with appdepctl (it enables the web
+VM, discovers its peers from the records and enables them, round after
+round), then prints the dependency map and one trajectory, and writes
+the map as DOT (and SVG when Graphviz is installed) to build/demo/.
+Everything it started is stopped at the end.
 """
 
-import collections
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,85 +24,124 @@ TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "scripts" / "lab"))
 sys.path.insert(0, str(TOP / "tests" / "boot"))
 import lab  # noqa: E402
-from test_boot import BUILD, PROFILE, Tracer, arm, settle  # noqa: E402
+from test_boot import BUILD, PROFILE  # noqa: E402
+from test_pipeline import FWD, SERVER, Api, Proc, free_port  # noqa: E402
 
-ANALYZE = BUILD / "meson" / "server" / "appdep-analyze"
-
-REQS = 3
+CTL = BUILD / "meson" / "server" / "appdepctl"
+TIERS = ("client", "web", "app", "db")
+CMDS = {
+    "db": "tcpsrv 5432 --reply-bytes 2000",
+    "app": "tcpsrv 9090 --reply-bytes 300 --upstream 10.0.0.4:5432 "
+           "--upstream-bytes 90",
+    "web": "tcpsrv 8080 --reply-bytes 1500 --upstream 10.0.0.3:9090 "
+           "--upstream-bytes 120",
+    "client": "for i in $(seq 60); do tcpcli 10.0.0.2 8080 --conns 2 "
+              "--threads 2 --reqs 2 --bytes 80 --reply-bytes 1500 "
+              "--connect-timeout 60 || exit 1; sleep 0.5; done",
+}
 
 
 def say(msg=""):
     print(msg, flush=True)
 
 
-def main():
-    if not PROFILE.exists():
-        say(f"demo: no kernel profile at {PROFILE}: run 'make' first")
-        return 1
-    say("appdep demo: booting client -> web -> app under TCG ...")
-    t0 = time.monotonic()
-    with lab.Lab(net="bridge") as l:
-        names = ("client", "web", "app")
-        tracers = {n: Tracer(l.workdir, n) for n in names}
-        cmds = {
-            "app": "tcpsrv 9090 --reply-bytes 300",
-            "web": "tcpsrv 8080 --reply-bytes 500 --upstream 10.0.0.3:9090 "
-                   "--upstream-bytes 120",
-            "client": f"tcpcli 10.0.0.2 8080 --conns 2 --threads 2 "
-                      f"--reqs {REQS} --bytes 80 --reply-bytes 500 "
-                      f"--connect-timeout 60",
-        }
-        guests = {n: l.add(n, cmds[n], appdep=lab.Appdep(
-            str(PROFILE), str(tracers[n].sock)), extra_args=["-no-shutdown"])
-            for n in names}
-        l.start()
-        for n in names:
-            arm(guests[n])
-            info = guests[n].qmp.execute("x-query-appdep")
-            say(f"  {n:>6}: inspection on ({info['mechanism']}), KASLR "
-                f"slide {info['kaslr-slide']:#x}, {info['banner'][:40]}...")
-        if guests["client"].wait_done(timeout=300) != 0:
-            say("demo: the client failed; logs in " + str(l.workdir))
-            return 1
-        time.sleep(1)
-        infos = {n: settle(guests[n], tracers[n]) for n in names}
-        recs = [r for n in names for r in tracers[n].records()]
-        for t in tracers.values():
-            t.stop()
-        out = BUILD / "demo"
-        out.mkdir(parents=True, exist_ok=True)
-        raw = []
-        for n in names:
-            dst = out / f"{n}.records.bin"
-            shutil.copyfile(tracers[n].raw_path, dst)
-            raw.append(str(dst))
-
-    say(f"\nrecords streamed ({time.monotonic() - t0:.0f}s):")
-    for n in names:
-        c = collections.Counter((r["comm"], r["op"]) for r in recs
-                                if r["vm"] == n)
-        hits = {h["function"]: h["hits"] for h in infos[n]["hooks"]}
-        say(f"  {n:>6}: {infos[n]['records-emitted']} records, "
-            f"{infos[n]['records-dropped']} dropped; hook hits {hits}")
-        for (comm, op), k in sorted(c.items()):
-            say(f"          {comm:<10} {op:<5} {k}")
-
-    dot = out / "map.dot"
-    say("\nappdep-analyze (records -> inter-thread messages -> map, "
-        "trajectory):")
-    p = subprocess.run([str(ANALYZE), "--app", "web/tcpsrv:8080",
-                        "--dot", str(dot), *raw], capture_output=True,
-                       text=True)
-    say("  " + p.stdout.rstrip().replace("\n", "\n  "))
+def ctl(hport, *args):
+    p = subprocess.run([str(CTL), "--server", f"127.0.0.1:{hport}", *args],
+                       capture_output=True, text=True, timeout=300)
     if p.returncode:
-        say(p.stderr)
+        raise RuntimeError(f"appdepctl {' '.join(args)}: {p.stderr.strip()}")
+    return p.stdout
+
+
+def main():
+    for f in (PROFILE, SERVER, FWD, CTL):
+        if not f.exists():
+            say(f"demo: {f} is missing: run 'make' first")
+            return 1
+    out = BUILD / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    wd = Path(tempfile.mkdtemp(prefix="appdep-demo-"))
+    dport, hport = free_port(), free_port()
+    procs = []
+    t0 = time.monotonic()
+    try:
+        say("appdep demo: client -> web -> app -> db, four guests under TCG")
+        procs.append(Proc([str(SERVER), "--db", str(wd / "db"), "--listen",
+                           f"127.0.0.1:{dport}", "--http",
+                           f"127.0.0.1:{hport}"], wd / "server.log"))
+        Api(hport).wait_up()
+        cfg = [f"[fwd]\nserver=127.0.0.1:{dport}\nhost=demo-host\n"
+               f"spool-dir={wd / 'spool'}\nbatch-ms=100\n"]
+        for i, n in enumerate(TIERS):
+            cfg.append(f"[vm {n}]\nqmp={wd / (n + '.qmp2')}\n"
+                       f"records={wd / (n + '.rec')}\n"
+                       f"addresses=10.0.0.{i + 1}\n")
+        (wd / "fwd.conf").write_text("\n".join(cfg))
+        procs.append(Proc([str(FWD), "--config", str(wd / "fwd.conf")],
+                          wd / "fwd.log"))
+        deadline = time.monotonic() + 10
+        while not all((wd / (n + ".rec")).exists() for n in TIERS):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the forward daemon did not start; see "
+                                   f"{wd / 'fwd.log'}")
+            time.sleep(0.05)
+        say(f"  APM server on 127.0.0.1:{hport}, forward daemon for "
+            f"{len(TIERS)} VMs")
+
+        with lab.Lab(net="bridge", workdir=wd / "lab") as l:
+            guests = {}
+            for n in TIERS:
+                qmp2 = wd / (n + ".qmp2")
+                guests[n] = l.add(n, CMDS[n], appdep=lab.Appdep(
+                    str(PROFILE), str(wd / (n + ".rec"))), extra_args=[
+                    "-no-shutdown", "-chardev",
+                    f"socket,id=qmp2,path={qmp2},server=on,wait=off",
+                    "-mon", "chardev=qmp2,mode=control"])
+            l.start()
+            for n in TIERS:
+                guests[n].wait_for(r"APPDEP-LAB-READY", 120)
+            say(f"  guests up ({time.monotonic() - t0:.0f}s); inspection is "
+                "off everywhere")
+            deadline = time.monotonic() + 30
+            while len(Api(hport).get("/v1/vms")[1]) < len(TIERS):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the inventory did not reach the "
+                                       "server")
+                time.sleep(0.2)
+
+            say("\n$ appdepctl learn web/tcpsrv:8080 --window 3")
+            say("  " + ctl(hport, "learn", "web/tcpsrv:8080", "--window",
+                           "3").rstrip().replace("\n", "\n  "))
+            t_learned = time.time_ns()
+            time.sleep(8)           # discovery: collect fully traced requests
+            t_end = time.time_ns()
+
+            say(f"\n$ appdepctl map --from {t_learned} --to {t_end}")
+            say("  " + ctl(hport, "map", "--from", str(t_learned), "--to",
+                           str(t_end), "--format", "text")
+                .rstrip().replace("\n", "\n  "))
+            dot = out / "map.dot"
+            ctl(hport, "map", "--from", str(t_learned), "--to", str(t_end),
+                "--format", "dot", "-o", str(dot))
+            say(f"\n$ appdepctl trajectory web/tcpsrv:8080 --limit 1")
+            say("  " + ctl(hport, "trajectory", "web/tcpsrv:8080", "--from",
+                           str(t_learned), "--to", str(t_end), "--limit", "1")
+                .rstrip().replace("\n", "\n  "))
+            say(f"\nmap written to {dot}")
+            if shutil.which("dot"):
+                subprocess.run(["dot", "-Tsvg", str(dot), "-o",
+                                str(out / "map.svg")], check=False)
+                say(f"SVG: {out / 'map.svg'}")
+            say(f"({time.monotonic() - t0:.0f}s)")
+        return 0
+    except Exception as e:
+        say(f"demo failed: {e}\nlogs kept in {wd}")
         return 1
-    say(f"\nrecords kept in {out}/; map written to {dot}")
-    if shutil.which("dot"):
-        subprocess.run(["dot", "-Tsvg", str(dot), "-o",
-                        str(out / "map.svg")], check=False)
-        say(f"SVG: {out / 'map.svg'}")
-    return 0
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        if not os.environ.get("APPDEP_DEMO_KEEP"):
+            shutil.rmtree(wd, ignore_errors=True)
 
 
 if __name__ == "__main__":

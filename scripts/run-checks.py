@@ -26,6 +26,7 @@ SUITES = [
     ("dump", [PY, os.path.join(TOP, "tests/tools/test_dump.py")]),
     ("fwd", [PY, os.path.join(TOP, "tests/tools/test_fwd.py")]),
     ("boot", [PY, os.path.join(TOP, "tests/boot/test_boot.py")]),
+    ("pipeline", [PY, os.path.join(TOP, "tests/boot/test_pipeline.py")]),
 ]
 
 TAP_RE = re.compile(r"^(not ok|ok)\b(.*)$")

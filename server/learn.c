@@ -152,6 +152,10 @@ int appdep_learn_discover(const AppdepMessage *msgs, size_t n,
     return added;
 }
 
+/* Conversion delay: the converter's lateness window plus one flush. */
+#define LEARN_CONVERT_DELAY_S \
+    ((unsigned)(APPDEP_CONV_LATENESS_NS / 1000000000ULL) + 1)
+
 /* ---- sessions (main loop) ---------------------------------------------- */
 
 typedef enum LearnState {
@@ -392,7 +396,13 @@ static void learn_enabled(LearnSession *s)
     }
     s->state = LEARN_COLLECTING;
     learn_log(s, "round %u: collecting for %u s", s->round, s->window_s);
-    s->timer = g_timeout_add_seconds(s->window_s, learn_collected, s);
+    /*
+     * The converter emits a message once the lateness window has passed
+     * behind it (and the server flushes every second): wait for that too,
+     * or the last requests of the window are not in the store yet.
+     */
+    s->timer = g_timeout_add_seconds(s->window_s + LEARN_CONVERT_DELAY_S,
+                                     learn_collected, s);
 }
 
 static void learn_vm_result(LearnSession *s, LearnVm *v, int status,
