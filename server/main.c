@@ -83,9 +83,44 @@ static void command_free(gpointer p)
     g_free(p);
 }
 
+/*
+ * --export-records: write the stored per-thread records of @db as a
+ * record stream (appdep-wire.h) to @path, then exit.  LMDB lets this run
+ * beside a live server.
+ */
+static int export_records(AppdepStore *store, const char *path)
+{
+    g_autoptr(GArray) recs = g_array_new(FALSE, FALSE,
+                                         sizeof(AppdepThreadRecord));
+    g_autoptr(GByteArray) out = g_byte_array_new();
+    g_autoptr(GError) err = NULL;
+    guint i;
+    int rc;
+
+    rc = appdep_store_records_range(store, 0, UINT64_MAX, recs, 0);
+    if (rc < 0) {
+        g_printerr("appdep-server: %s\n", appdep_store_strerror(rc));
+        return 1;
+    }
+    g_byte_array_set_size(out, recs->len * APPDEP_WIRE_THREAD_LEN);
+    for (i = 0; i < recs->len; i++) {
+        appdep_wire_encode_thread(&g_array_index(recs, AppdepThreadRecord,
+                                                 i),
+                                  out->data + i * APPDEP_WIRE_THREAD_LEN);
+    }
+    if (!g_file_set_contents(path, (char *)out->data, out->len, &err)) {
+        g_printerr("appdep-server: %s\n", err->message);
+        return 1;
+    }
+    g_printerr("appdep-server: %u records exported to %s%s\n", recs->len,
+               path, rc ? " (corrupt items skipped)" : "");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     g_autofree char *db = NULL, *listen = NULL, *http = NULL;
+    g_autofree char *export_path = NULL;
     gint64 retention = 0, map_mb = 0;
     g_autoptr(GError) err = NULL;
     g_autoptr(GOptionContext) ctx = NULL;
@@ -102,6 +137,9 @@ int main(int argc, char **argv)
           "Delete messages older than SECONDS (default: keep)", "SECONDS" },
         { "map-size", 0, 0, G_OPTION_ARG_INT64, &map_mb,
           "Initial LMDB map size in MiB (it grows when full)", "MIB" },
+        { "export-records", 0, 0, G_OPTION_ARG_FILENAME, &export_path,
+          "Write the stored per-thread records to FILE (a record stream "
+          "for appdep-dump / appdep-analyze) and exit", "FILE" },
         { NULL }
     };
     AppdepStoreOptions opt = { 0 };
@@ -131,6 +169,11 @@ int main(int argc, char **argv)
     if (rc) {
         g_printerr("appdep-server: %s: %s\n", db, appdep_store_strerror(rc));
         return 1;
+    }
+    if (export_path) {
+        rc = export_records(srv.store, export_path);
+        appdep_store_close(srv.store);
+        return rc;
     }
     srv.pending = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
     srv.conv = appdep_converter_new(collect, &srv);

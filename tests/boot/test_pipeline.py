@@ -31,7 +31,7 @@ TOP = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TOP / "scripts" / "lab"))
 sys.path.insert(0, str(TOP / "tests" / "boot"))
 import lab  # noqa: E402
-from test_boot import BUILD, PROFILE  # noqa: E402
+from test_boot import BUILD, DUMP, PROFILE  # noqa: E402
 
 SERVER = BUILD / "meson" / "server" / "appdep-server"
 FWD = BUILD / "meson" / "monitor" / "appdep-fwd"
@@ -131,7 +131,7 @@ def run():
             "web": "tcpsrv 8080 --reply-bytes 500 --upstream 10.0.0.3:9090 "
                    "--upstream-bytes 120",
             # a steady trickle of requests, so learning sees traffic
-            "client": "for i in $(seq 40); do tcpcli 10.0.0.2 8080 --conns 1 "
+            "client": "for i in $(seq 70); do tcpcli 10.0.0.2 8080 --conns 1 "
                       "--reqs 2 --bytes 80 --reply-bytes 500 "
                       "--connect-timeout 60 || exit 1; sleep 0.5; done",
         }
@@ -195,9 +195,52 @@ def run():
                 if stored >= emitted or time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
-            results.append(("server killed and restarted: LMDB holds every "
-                            "record emitted", stored == emitted,
+            results.append(("server killed and restarted: LMDB holds as "
+                            "many records as emitted", stored == emitted,
                             f"stored {stored}, emitted {emitted}"))
+            # content: per VM, the serial numbers 0..emitted-1 once each,
+            # and every field a valid record (appdep-dump decodes them)
+            exp = wd / "export.bin"
+            subprocess.run([str(SERVER), "--db", str(wd / "db"),
+                            "--export-records", str(exp)], check=True,
+                           capture_output=True, timeout=60)
+            dump = subprocess.run([str(DUMP), str(exp)], capture_output=True,
+                                  text=True, timeout=60)
+            lines = [json.loads(x) for x in dump.stdout.splitlines()]
+            by_vm = {}
+            for n in NAMES:
+                info = guests[n].qmp.execute("x-query-appdep")
+                by_vm[n] = info["records-emitted"] + info["records-dropped"]
+            got = {}
+            with open(exp, "rb") as f:
+                raw = f.read()
+            for i in range(len(raw) // 176):
+                vm = raw[i * 176 + 32:i * 176 + 96].rstrip(b"\0").decode()
+                serial = int.from_bytes(raw[i * 176 + 24:i * 176 + 32],
+                                        "little")
+                got.setdefault(vm, []).append(serial)
+            same = dump.returncode == 0 and len(lines) == stored and all(
+                sorted(got.get(n, [])) == list(range(by_vm[n]))
+                for n in NAMES if by_vm[n])
+            results.append(("after replay, each VM's records are there once, "
+                            "serials without gaps, all decodable", same,
+                            {n: (len(got.get(n, [])), by_vm[n])
+                             for n in NAMES}))
+
+            # a peer sending junk is disconnected; the daemon is unaffected
+            st, before = api.get("/v1/status")
+            with socket.create_connection(("127.0.0.1", dport)) as junk:
+                junk.sendall(b"GET / HTTP/1.0\r\n\r\n" + b"\xff" * 64)
+                junk.settimeout(10)
+                closed = junk.recv(100) == b""
+            time.sleep(1.5)
+            st, after = api.get("/v1/status")
+            results.append(("a peer sending junk is disconnected, the "
+                            "daemon stays connected",
+                            closed and after["bad_peers"] ==
+                            before["bad_peers"] + 1 and
+                            after["daemons"]["connected"] == 1,
+                            (before, after)))
 
             # discovery and generation: the window after learning (while
             # it ran, ends not yet traced appear by address only)
