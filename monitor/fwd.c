@@ -957,6 +957,12 @@ static void fwd_connected_cb(GObject *obj, GAsyncResult *res, gpointer opaque)
     f->conn = conn;
     f->sock = g_socket_connection_get_socket(conn);
     g_socket_set_blocking(f->sock, FALSE);
+    /*
+     * The client's connect timeout is inherited by the socket, where it
+     * would end an idle connection after FWD_CONNECT_TIMEOUT_S: idleness
+     * is normal here (FWD_ACK_TIMEOUT_MS guards the real failure).
+     */
+    g_socket_set_timeout(f->sock, 0);
     g_socket_set_keepalive(f->sock, TRUE);
     f->rx_offset = 0;
     f->last_sent = 0;

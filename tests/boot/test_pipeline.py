@@ -227,7 +227,10 @@ def run():
                             {n: (len(got.get(n, [])), by_vm[n])
                              for n in NAMES}))
 
-            # a peer sending junk is disconnected; the daemon is unaffected
+            # a peer sending junk is disconnected; the daemon is unaffected,
+            # also after a quiet spell (no traffic for longer than any
+            # connect or I/O timeout)
+            time.sleep(7)
             st, before = api.get("/v1/status")
             with socket.create_connection(("127.0.0.1", dport)) as junk:
                 junk.sendall(b"GET / HTTP/1.0\r\n\r\n" + b"\xff" * 64)
