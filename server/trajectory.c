@@ -10,18 +10,30 @@
 
 struct AppdepExchanges {
     GArray *ex;                 /* AppdepExchange, by request time */
-    GHashTable *by_client;      /* "vm/tid" -> GArray of indices (time) */
-    GHashTable *is_child;       /* index -> 1 when some exchange calls it */
+    GHashTable *by_client;      /* AppdepThreadId * (in ex) -> GArray of
+                                   indices, time order */
+    GHashTable *is_child;       /* index + 1 when some exchange calls it */
 };
 
-static char *thread_key(const AppdepThreadId *t)
+static guint thread_hash(gconstpointer p)
 {
-    return g_strdup_printf("%s/%u/%u", t->vm, t->pid, t->tid);
+    const AppdepThreadId *t = p;
+
+    return g_str_hash(t->vm) ^ (t->tid * 2654435761u) ^ t->pid;
 }
 
-static gint msg_conn_time_cmp(gconstpointer a, gconstpointer b)
+static gboolean thread_eq(gconstpointer a, gconstpointer b)
 {
-    const AppdepMessage *x = a, *y = b;
+    return appdep_thread_equal(a, b);
+}
+
+/* Sort messages by connection then time, through an index array. */
+static gint msg_conn_time_cmp(gconstpointer a, gconstpointer b,
+                              gpointer opaque)
+{
+    const AppdepMessage *msgs = opaque;
+    const AppdepMessage *x = &msgs[*(const guint *)a];
+    const AppdepMessage *y = &msgs[*(const guint *)b];
     int c = memcmp(&x->conn, &y->conn, sizeof(x->conn));
 
     if (c) {
@@ -66,8 +78,7 @@ static void free_array(gpointer p)
 static void client_range(const AppdepExchanges *x, const AppdepThreadId *t,
                          uint64_t t0, uint64_t t1, GArray *out)
 {
-    g_autofree char *key = thread_key(t);
-    GArray *idx = g_hash_table_lookup(x->by_client, key);
+    GArray *idx = g_hash_table_lookup(x->by_client, t);
     guint lo = 0, hi, i;
 
     if (!idx || !t->tid) {
@@ -98,17 +109,18 @@ static void client_range(const AppdepExchanges *x, const AppdepThreadId *t,
 AppdepExchanges *appdep_exchanges_new(const AppdepMessage *msgs, size_t n)
 {
     AppdepExchanges *x = g_new0(AppdepExchanges, 1);
-    g_autoptr(GArray) m = g_array_sized_new(FALSE, FALSE,
-                                            sizeof(AppdepMessage), n);
+    g_autofree guint *order = g_new(guint, n ?: 1);
     guint i;
 
-    g_array_append_vals(m, msgs, n);
-    g_array_sort(m, msg_conn_time_cmp);
-    x->ex = g_array_new(FALSE, TRUE, sizeof(AppdepExchange));
-    for (i = 0; i < m->len; i++) {
-        const AppdepMessage *a = &g_array_index(m, AppdepMessage, i);
-        const AppdepMessage *b = i + 1 < m->len ?
-            &g_array_index(m, AppdepMessage, i + 1) : NULL;
+    for (i = 0; i < n; i++) {
+        order[i] = i;
+    }
+    g_qsort_with_data(order, n, sizeof(*order), msg_conn_time_cmp,
+                      (gpointer)msgs);
+    x->ex = g_array_sized_new(FALSE, TRUE, sizeof(AppdepExchange), n / 2);
+    for (i = 0; i < n; i++) {
+        const AppdepMessage *a = &msgs[order[i]];
+        const AppdepMessage *b = i + 1 < n ? &msgs[order[i + 1]] : NULL;
         AppdepExchange e;
 
         if (a->direction != APPDEP_DIR_REQUEST) {
@@ -126,23 +138,20 @@ AppdepExchanges *appdep_exchanges_new(const AppdepMessage *msgs, size_t n)
     }
     g_array_sort(x->ex, ex_time_cmp);
 
-    x->by_client = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+    /* keys point into x->ex, which no longer changes */
+    x->by_client = g_hash_table_new_full(thread_hash, thread_eq, NULL,
                                          free_array);
     for (i = 0; i < x->ex->len; i++) {
         const AppdepExchange *e = &g_array_index(x->ex, AppdepExchange, i);
-        char *key;
         GArray *idx;
 
         if (!e->req.sender.tid) {
             continue;
         }
-        key = thread_key(&e->req.sender);
-        idx = g_hash_table_lookup(x->by_client, key);
+        idx = g_hash_table_lookup(x->by_client, &e->req.sender);
         if (!idx) {
             idx = g_array_new(FALSE, FALSE, sizeof(guint));
-            g_hash_table_insert(x->by_client, key, idx);
-        } else {
-            g_free(key);
+            g_hash_table_insert(x->by_client, (gpointer)&e->req.sender, idx);
         }
         g_array_append_val(idx, i);
     }
