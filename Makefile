@@ -4,6 +4,7 @@
 #   make check    run every test (unit, qtest, profile, boot under TCG)
 #   make demo     boot a small lab, trace it, print what appdep saw
 #   make bench    the hook-cost benchmark (figures, not a test)
+#   make bench-server  ingest and query figures of the APM server
 
 BUILD   := build
 MESON   := $(BUILD)/meson
@@ -11,7 +12,7 @@ QEMU    := $(BUILD)/qemu-build/qemu-system-x86_64
 PY      := /usr/bin/python3
 
 .PHONY: all deps qemu tools lab check check-unit check-qtest check-profile \
-        check-boot demo bench clean distclean
+        check-boot demo bench bench-server clean distclean
 
 all: qemu tools lab
 
@@ -46,6 +47,10 @@ demo: all
 
 bench: all
 	@$(PY) scripts/bench.py
+
+bench-server: tools
+	@$(MESON)/server/appdep-bench-ingest
+	@$(MESON)/server/appdep-bench-store --queries
 
 clean:
 	rm -rf $(MESON) $(BUILD)/lab $(BUILD)/guest

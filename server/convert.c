@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include "convert.h"
 
+#define APPDEP_CONV_COMPACT     256     /* consumed events kept at most */
+
 /* One end of a connection: family, address, port. */
 typedef struct End {
     uint8_t family;
@@ -20,7 +22,9 @@ typedef struct End {
 /* A connection, keyed by its two ends in a canonical order. */
 typedef struct Conn {
     End end[2];                 /* end[0] < end[1] (memcmp order) */
-    GArray *events;             /* AppdepThreadRecord, arrival order */
+    GArray *events;             /* AppdepThreadRecord; [head, len) held */
+    guint head;                 /* events before it are consumed */
+    bool unsorted;              /* an event arrived out of time order */
     uint64_t last_ns;           /* newest record time */
     uint64_t closed_ns[2];      /* close time per end, 0: open */
     uint64_t next_seq[2];       /* expected next send seq per end + 1 (0: none) */
@@ -236,11 +240,23 @@ static void conn_flush(AppdepConverter *cv, Conn *c, uint64_t horizon,
                        bool all)
 {
     GArray *ev = c->events;
-    guint i, start = 0, done = 0;
+    guint i, start, done;
     int src = -1;
 
-    g_array_sort(ev, event_cmp);
-    for (i = 0; i <= ev->len; i++) {
+    if (c->unsorted) {
+        g_array_remove_range(ev, 0, c->head);
+        c->head = 0;
+        g_array_sort(ev, event_cmp);
+        c->unsorted = false;
+    }
+    /* nothing can be final before the horizon: done at once */
+    if (c->head >= ev->len ||
+        (!all && g_array_index(ev, AppdepThreadRecord, c->head).time_ns >=
+                 horizon)) {
+        return;
+    }
+    start = done = c->head;
+    for (i = c->head; i <= ev->len; i++) {
         const AppdepThreadRecord *r = i < ev->len ?
             &g_array_index(ev, AppdepThreadRecord, i) : NULL;
         int d = r ? data_from(c, r) : -1;
@@ -263,8 +279,14 @@ static void conn_flush(AppdepConverter *cv, Conn *c, uint64_t horizon,
         start = i;
         src = d;
     }
-    if (done) {
-        g_array_remove_range(ev, 0, done);
+    /* consumed events are dropped in bulk, not one memmove per flush */
+    c->head = done;
+    if (c->head == ev->len) {
+        g_array_set_size(ev, 0);
+        c->head = 0;
+    } else if (c->head > APPDEP_CONV_COMPACT && c->head > ev->len / 2) {
+        g_array_remove_range(ev, 0, c->head);
+        c->head = 0;
     }
 }
 
@@ -326,13 +348,18 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
     if (r->op == APPDEP_OP_SEND) {
         c->next_seq[side] = (uint64_t)(uint32_t)(r->seq + r->bytes) + 1;
     }
-    if (c->events->len >= APPDEP_CONV_MAX_EVENTS) {
+    if (c->events->len - c->head >= APPDEP_CONV_MAX_EVENTS) {
         /* a connection that never turns around: emit what it has */
         conn_flush(cv, c, 0, true);
-        if (c->events->len >= APPDEP_CONV_MAX_EVENTS) {
+        if (c->events->len - c->head >= APPDEP_CONV_MAX_EVENTS) {
             cv->st.evicted++;
             return;
         }
+    }
+    if (c->events->len > c->head &&
+        event_cmp(r, &g_array_index(c->events, AppdepThreadRecord,
+                                    c->events->len - 1)) < 0) {
+        c->unsorted = true;
     }
     g_array_append_val(c->events, *r);
 }
