@@ -22,7 +22,7 @@
 #include "store.h"
 
 #define BENCH_VMS           16
-#define BENCH_FLUSH_EVERY   4096
+#define BENCH_FLUSH_EVERY   4096    /* converter flushes, records */
 
 static AppdepThreadRecord rec(unsigned vm, unsigned peer, uint32_t tid,
                               uint8_t op, uint16_t lport, uint16_t rport,
@@ -60,7 +60,7 @@ static void keep_msg(const AppdepMessage *m, void *opaque)
 
 int main(int argc, char **argv)
 {
-    gint64 nex = 500000, nconns = 2000;
+    gint64 nex = 500000, nconns = 2000, commit_every = 200000;
     g_autofree char *sync = NULL;
     g_autoptr(GError) err = NULL;
     g_autoptr(GOptionContext) ctx = NULL;
@@ -71,6 +71,9 @@ int main(int argc, char **argv)
           "concurrent connections (2000)", "C" },
         { "sync", 's', 0, G_OPTION_ARG_STRING, &sync,
           "durable (default) or nosync", "MODE" },
+        { "commit-every", 'e', 0, G_OPTION_ARG_INT64, &commit_every,
+          "records between two commits (200000: the server commits once "
+          "a second, and the synthetic traffic is 200000 records/s)", "N" },
         { NULL }
     };
     g_autofree AppdepThreadRecord *recs = NULL;
@@ -87,7 +90,7 @@ int main(int argc, char **argv)
     ctx = g_option_context_new(NULL);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err) || nex < 1 ||
-        nconns < 1 || nconns > 60000) {
+        nconns < 1 || nconns > 60000 || commit_every < 1) {
         fprintf(stderr, "appdep-bench-ingest: bad arguments (try --help)\n");
         return 2;
     }
@@ -141,7 +144,10 @@ int main(int argc, char **argv)
     t2 = g_get_monotonic_time();
     for (i = 0; i < nrec; i++) {
         appdep_converter_feed(cv, &recs[i]);
-        if (i % BENCH_FLUSH_EVERY == BENCH_FLUSH_EVERY - 1 || i == nrec - 1) {
+        if (i % BENCH_FLUSH_EVERY == BENCH_FLUSH_EVERY - 1) {
+            appdep_converter_flush(cv, false);
+        }
+        if (i % commit_every == (size_t)commit_every - 1 || i == nrec - 1) {
             appdep_converter_flush(cv, i == nrec - 1);
             rc = appdep_store_put_batch(store, (AppdepMessage *)msgs->data,
                                         msgs->len);
@@ -165,9 +171,10 @@ int main(int argc, char **argv)
     }
 
     printf("%zu per-thread records -> %" G_GUINT64_FORMAT " inter-thread "
-           "messages, %" G_GINT64_FORMAT " connections, %s commits\n",
-           nrec, nmsg, nconns, opt.sync == APPDEP_STORE_SYNC_NONE ?
-           "nosync" : "durable");
+           "messages, %" G_GINT64_FORMAT " connections, %s commits every %"
+           G_GINT64_FORMAT " records\n", nrec, nmsg, nconns,
+           opt.sync == APPDEP_STORE_SYNC_NONE ? "nosync" : "durable",
+           commit_every);
     printf("  conversion only:      %10.0f records/s  %10.0f messages/s\n",
            nrec / ((t1 - t0) / 1e6), nmsg / ((t1 - t0) / 1e6));
     printf("  conversion + commit:  %10.0f records/s  %10.0f messages/s\n",
