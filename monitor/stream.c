@@ -110,8 +110,7 @@ const char *appdep_addr_to_str(uint8_t family, const uint8_t *addr,
     return buf;
 }
 
-/* JSON string of untrusted bytes: escapes quotes, controls, non-ASCII. */
-static void json_str(GString *out, const char *s)
+void appdep_json_bytes(GString *out, const char *s)
 {
     const unsigned char *p;
 
@@ -135,11 +134,11 @@ void appdep_record_to_json(const AppdepThreadRecord *r, GString *out)
 
     g_string_append_printf(out, "{\"time_ns\":%" G_GUINT64_FORMAT ",\"vm\":",
                            r->time_ns);
-    json_str(out, r->vm);
+    appdep_json_bytes(out, r->vm);
     g_string_append_printf(out, ",\"op\":\"%s\",\"pid\":%u,\"tid\":%u,"
                            "\"comm\":", appdep_wire_op_name(r->op),
                            r->pid, r->tid);
-    json_str(out, r->comm);
+    appdep_json_bytes(out, r->comm);
     g_string_append_printf(out, ",\"family\":\"%s\",\"saddr\":\"%s\","
                            "\"sport\":%u,\"daddr\":\"%s\",\"dport\":%u,"
                            "\"bytes\":%" G_GUINT64_FORMAT ",\"seq\":%u}",

@@ -6,6 +6,7 @@
  */
 
 #include <string.h>
+#include "stream.h"
 #include "trajectory.h"
 
 struct AppdepExchanges {
@@ -266,31 +267,12 @@ void appdep_traj_node_free(AppdepTrajNode *n)
     }
 }
 
-/* JSON string of untrusted text: quotes, controls, non-ASCII escaped. */
-static void json_str(GString *out, const char *s)
-{
-    const unsigned char *p;
-
-    g_string_append_c(out, '"');
-    for (p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            g_string_append_c(out, '\\');
-            g_string_append_c(out, *p);
-        } else if (*p < 0x20 || *p >= 0x7f) {
-            g_string_append_printf(out, "\\u%04x", *p);
-        } else {
-            g_string_append_c(out, *p);
-        }
-    }
-    g_string_append_c(out, '"');
-}
-
 static void thread_json(GString *out, const AppdepThreadId *t)
 {
     g_string_append(out, "{\"vm\":");
-    json_str(out, t->vm);
+    appdep_json_bytes(out, t->vm);
     g_string_append(out, ",\"comm\":");
-    json_str(out, t->comm);
+    appdep_json_bytes(out, t->comm);
     g_string_append_printf(out, ",\"pid\":%u,\"tid\":%u}", t->pid, t->tid);
 }
 
@@ -455,9 +437,9 @@ GArray *appdep_map_build(const AppdepExchanges *x, uint64_t t0, uint64_t t1)
 static void app_json(GString *out, const AppdepApp *a)
 {
     g_string_append(out, "{\"vm\":");
-    json_str(out, a->vm);
+    appdep_json_bytes(out, a->vm);
     g_string_append(out, ",\"program\":");
-    json_str(out, a->comm);
+    appdep_json_bytes(out, a->comm);
     g_string_append_printf(out, ",\"address\":\"%s\",\"port\":%u}", a->addr,
                            a->port);
 }
