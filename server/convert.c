@@ -5,10 +5,9 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
-#include <arpa/inet.h>
 #include <string.h>
-#include <sys/socket.h>
 #include "convert.h"
+#include "stream.h"
 
 #define APPDEP_CONV_COMPACT     256     /* consumed events kept at most */
 
@@ -85,11 +84,7 @@ bool appdep_thread_equal(const AppdepThreadId *a, const AppdepThreadId *b)
 const char *appdep_conn_addr_str(uint8_t family, const uint8_t *addr,
                                  char *buf, size_t size)
 {
-    if (!inet_ntop(family == APPDEP_FAMILY_IPV6 ? AF_INET6 : AF_INET, addr,
-                   buf, size)) {
-        g_strlcpy(buf, "?", size);
-    }
-    return buf;
+    return appdep_addr_to_str(family, addr, buf, size);
 }
 
 AppdepConverter *appdep_converter_new(AppdepEmitFn *emit, void *opaque)
