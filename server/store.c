@@ -901,22 +901,27 @@ static int scan_result(AppdepStore *s, GArray *out, guint len0, int rc,
     return MIN(corrupt, (uint64_t)INT_MAX);
 }
 
-int appdep_store_range(AppdepStore *s, uint64_t t0, uint64_t t1,
-                       GArray *out, size_t limit)
+/* Decode one stored item with time @t into @out; false: corrupt. */
+typedef bool ScanTakeFn(GArray *out, const MDB_val *d, uint64_t t);
+
+/*
+ * Copy the items of @dbi (keys time BE | uniq BE) with time in [t0, t1)
+ * into @out, at most @limit (0: all), through @take.  Any thread.
+ * Returns the corrupt items skipped, or an error with @out unchanged.
+ */
+static int scan_time_range(AppdepStore *s, MDB_dbi dbi, uint64_t t0,
+                           uint64_t t1, GArray *out, size_t limit,
+                           ScanTakeFn *take)
 {
     uint8_t start[APPDEP_STORE_MSG_KEY_LEN];
     MDB_val k = { sizeof(start), start }, d;
-    guint len0;
+    guint len0 = out->len;
     uint64_t corrupt = 0;
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_cursor_op op = MDB_SET_RANGE;
     int rc;
 
-    if (!check_out(out)) {
-        return -EINVAL;
-    }
-    len0 = out->len;
     if (t0 >= t1) {
         return 0;
     }
@@ -924,14 +929,14 @@ int appdep_store_range(AppdepStore *s, uint64_t t0, uint64_t t1,
     if (rc) {
         return store_err(rc);
     }
-    rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
+    rc = mdb_cursor_open(txn, dbi, &cur);
     if (rc) {
         store_end_read(s, txn);
         return store_err(rc);
     }
     msg_key(start, t0, 0);
     while (!limit || out->len - len0 < limit) {
-        uint64_t send_ns;
+        uint64_t t;
 
         rc = mdb_cursor_get(cur, &k, &d, op);
         op = MDB_NEXT;
@@ -942,11 +947,11 @@ int appdep_store_range(AppdepStore *s, uint64_t t0, uint64_t t1,
             corrupt++;
             continue;
         }
-        send_ns = get_be64(k.mv_data);
-        if (send_ns >= t1) {
+        t = get_be64(k.mv_data);
+        if (t >= t1) {
             break;
         }
-        if (!append_decoded(out, &d, send_ns)) {
+        if (!take(out, &d, t)) {
             corrupt++;
         }
     }
@@ -956,6 +961,16 @@ int appdep_store_range(AppdepStore *s, uint64_t t0, uint64_t t1,
     mdb_cursor_close(cur);
     store_end_read(s, txn);
     return scan_result(s, out, len0, rc, corrupt);
+}
+
+int appdep_store_range(AppdepStore *s, uint64_t t0, uint64_t t1,
+                       GArray *out, size_t limit)
+{
+    if (!check_out(out)) {
+        return -EINVAL;
+    }
+    return scan_time_range(s, s->msg_dbi, t0, t1, out, limit,
+                           append_decoded);
 }
 
 static bool thread_matches(const AppdepThreadId *t, const char *vm,
@@ -1192,70 +1207,28 @@ int appdep_store_last_batch(AppdepStore *s, const char *host, uint64_t *batch)
     return store_err(rc);
 }
 
+/* stored records are validated like any other input */
+static bool append_record(GArray *out, const MDB_val *d, uint64_t time_ns)
+{
+    AppdepThreadRecord r;
+    size_t used;
+
+    if (appdep_wire_decode_thread(d->mv_data, d->mv_size, &r, &used) !=
+        APPDEP_WIRE_OK || used != d->mv_size || r.time_ns != time_ns) {
+        return false;
+    }
+    g_array_append_val(out, r);
+    return true;
+}
+
 int appdep_store_records_range(AppdepStore *s, uint64_t t0, uint64_t t1,
                                GArray *out, size_t limit)
 {
-    uint8_t start[APPDEP_STORE_MSG_KEY_LEN];
-    MDB_val k = { sizeof(start), start }, d;
-    MDB_cursor_op op = MDB_SET_RANGE;
-    uint64_t corrupt = 0;
-    MDB_cursor *cur;
-    MDB_txn *txn;
-    guint len0;
-    int rc;
-
     if (!out || g_array_get_element_size(out) != sizeof(AppdepThreadRecord)) {
         return -EINVAL;
     }
-    len0 = out->len;
-    if (t0 >= t1) {
-        return 0;
-    }
-    rc = store_begin(s, MDB_RDONLY, &txn);
-    if (rc) {
-        return store_err(rc);
-    }
-    rc = mdb_cursor_open(txn, s->rec_dbi, &cur);
-    if (rc) {
-        store_end_read(s, txn);
-        return store_err(rc);
-    }
-    msg_key(start, t0, 0);
-    while (!limit || out->len - len0 < limit) {
-        AppdepThreadRecord r;
-        size_t used;
-
-        rc = mdb_cursor_get(cur, &k, &d, op);
-        op = MDB_NEXT;
-        if (rc) {
-            break;
-        }
-        if (k.mv_size != APPDEP_STORE_MSG_KEY_LEN) {
-            corrupt++;
-            continue;
-        }
-        if (get_be64(k.mv_data) >= t1) {
-            break;
-        }
-        /* stored data is validated like any other input */
-        if (appdep_wire_decode_thread(d.mv_data, d.mv_size, &r, &used) !=
-            APPDEP_WIRE_OK || used != d.mv_size) {
-            corrupt++;
-            continue;
-        }
-        g_array_append_val(out, r);
-    }
-    if (rc == MDB_NOTFOUND) {
-        rc = 0;
-    }
-    mdb_cursor_close(cur);
-    store_end_read(s, txn);
-    if (rc) {
-        g_array_set_size(out, len0);
-        return store_err(rc);
-    }
-    stat_add(&s->corrupt, corrupt);
-    return MIN(corrupt, (uint64_t)INT_MAX);
+    return scan_time_range(s, s->rec_dbi, t0, t1, out, limit,
+                           append_record);
 }
 
 int appdep_store_record_count(AppdepStore *s, uint64_t *n)
