@@ -25,7 +25,8 @@ sys.path.insert(0, str(TOP / "scripts" / "lab"))
 sys.path.insert(0, str(TOP / "tests" / "boot"))
 import lab  # noqa: E402
 from test_boot import BUILD, PROFILE  # noqa: E402
-from test_pipeline import FWD, SERVER, Api, Proc, free_port  # noqa: E402
+from test_pipeline import (FWD, SERVER, Api, Proc,  # noqa: E402
+                           add_traced_guests, free_port, start_fwd)
 
 CTL = BUILD / "meson" / "server" / "appdepctl"
 TIERS = ("client", "web", "app", "db")
@@ -70,33 +71,12 @@ def main():
                            f"127.0.0.1:{dport}", "--http",
                            f"127.0.0.1:{hport}"], wd / "server.log"))
         Api(hport).wait_up()
-        cfg = [f"[fwd]\nserver=127.0.0.1:{dport}\nhost=demo-host\n"
-               f"spool-dir={wd / 'spool'}\nbatch-ms=100\n"]
-        for i, n in enumerate(TIERS):
-            cfg.append(f"[vm {n}]\nqmp={wd / (n + '.qmp2')}\n"
-                       f"records={wd / (n + '.rec')}\n"
-                       f"addresses=10.0.0.{i + 1}\n")
-        (wd / "fwd.conf").write_text("\n".join(cfg))
-        procs.append(Proc([str(FWD), "--config", str(wd / "fwd.conf")],
-                          wd / "fwd.log"))
-        deadline = time.monotonic() + 10
-        while not all((wd / (n + ".rec")).exists() for n in TIERS):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the forward daemon did not start; see "
-                                   f"{wd / 'fwd.log'}")
-            time.sleep(0.05)
+        procs.append(start_fwd(wd, dport, "demo-host", TIERS))
         say(f"  APM server on 127.0.0.1:{hport}, forward daemon for "
             f"{len(TIERS)} VMs")
 
         with lab.Lab(net="bridge", workdir=wd / "lab") as l:
-            guests = {}
-            for n in TIERS:
-                qmp2 = wd / (n + ".qmp2")
-                guests[n] = l.add(n, CMDS[n], appdep=lab.Appdep(
-                    str(PROFILE), str(wd / (n + ".rec"))), extra_args=[
-                    "-no-shutdown", "-chardev",
-                    f"socket,id=qmp2,path={qmp2},server=on,wait=off",
-                    "-mon", "chardev=qmp2,mode=control"])
+            guests = add_traced_guests(l, wd, TIERS, CMDS)
             l.start()
             for n in TIERS:
                 guests[n].wait_for(r"APPDEP-LAB-READY", 120)
@@ -123,7 +103,7 @@ def main():
             dot = out / "map.dot"
             ctl(hport, "map", "--from", str(t_learned), "--to", str(t_end),
                 "--format", "dot", "-o", str(dot))
-            say(f"\n$ appdepctl trajectory web/tcpsrv:8080 --limit 1")
+            say("\n$ appdepctl trajectory web/tcpsrv:8080 --limit 1")
             say("  " + ctl(hport, "trajectory", "web/tcpsrv:8080", "--from",
                            str(t_learned), "--to", str(t_end), "--limit", "1")
                 .rstrip().replace("\n", "\n  "))

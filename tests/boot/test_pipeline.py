@@ -15,7 +15,6 @@ Prints TAP.  Run from the top directory after `make`.
 """
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -102,6 +101,40 @@ def start_server(wd, db, dport, hport):
     return s
 
 
+def start_fwd(wd, dport, host, names):
+    """appdep-fwd for VMs @names (10.0.0.1...), once its sockets listen."""
+    cfg = [f"[fwd]\nserver=127.0.0.1:{dport}\nhost={host}\n"
+           f"spool-dir={wd / 'spool'}\nbatch-ms=100\n"]
+    for i, n in enumerate(names):
+        cfg.append(f"[vm {n}]\nqmp={wd / (n + '.qmp2')}\n"
+                   f"records={wd / (n + '.rec')}\n"
+                   f"addresses=10.0.0.{i + 1}\n")
+    (wd / "fwd.conf").write_text("\n".join(cfg))
+    fwd = Proc([str(FWD), "--config", str(wd / "fwd.conf")], wd / "fwd.log")
+    deadline = time.monotonic() + 10
+    while not all((wd / (n + ".rec")).exists() for n in names):
+        if time.monotonic() > deadline:
+            fwd.stop()
+            raise AssertionError(f"appdep-fwd did not listen; see "
+                                 f"{wd / 'fwd.log'}")
+        time.sleep(0.05)
+    return fwd
+
+
+def add_traced_guests(l, wd, names, cmds):
+    """Guests streaming to start_fwd()'s sockets, with a second QMP
+    monitor for the daemon (the lab holds the first)."""
+    guests = {}
+    for n in names:
+        qmp2 = wd / (n + ".qmp2")
+        guests[n] = l.add(n, cmds[n], appdep=lab.Appdep(
+            str(PROFILE), str(wd / (n + ".rec"))), extra_args=[
+            "-no-shutdown", "-chardev",
+            f"socket,id=qmp2,path={qmp2},server=on,wait=off",
+            "-mon", "chardev=qmp2,mode=control"])
+    return guests
+
+
 def run():
     results = []
     wd = Path(tempfile.mkdtemp(prefix="appdep-pipeline-"))
@@ -111,20 +144,7 @@ def run():
     try:
         server = start_server(wd, wd / "db", dport, hport)
         procs.append(server)
-        cfg = [f"[fwd]\nserver=127.0.0.1:{dport}\nhost=host1\n"
-               f"spool-dir={wd / 'spool'}\nbatch-ms=100\n"]
-        for i, n in enumerate(NAMES):
-            cfg.append(f"[vm {n}]\nqmp={wd / (n + '.qmp2')}\n"
-                       f"records={wd / (n + '.rec')}\n"
-                       f"addresses=10.0.0.{i + 1}\n")
-        (wd / "fwd.conf").write_text("\n".join(cfg))
-        fwd = Proc([str(FWD), "--config", str(wd / "fwd.conf")],
-                   wd / "fwd.log")
-        procs.append(fwd)
-        deadline = time.monotonic() + 10
-        while not all((wd / (n + ".rec")).exists() for n in NAMES):
-            assert time.monotonic() < deadline, "fwd did not listen"
-            time.sleep(0.05)
+        procs.append(start_fwd(wd, dport, "host1", NAMES))
 
         cmds = {
             "app": "tcpsrv 9090 --reply-bytes 300",
@@ -136,14 +156,7 @@ def run():
                       "--connect-timeout 60 || exit 1; sleep 0.5; done",
         }
         with lab.Lab(net="bridge", workdir=wd / "lab") as l:
-            guests = {}
-            for n in NAMES:
-                qmp2 = wd / (n + ".qmp2")
-                guests[n] = l.add(n, cmds[n], appdep=lab.Appdep(
-                    str(PROFILE), str(wd / (n + ".rec"))), extra_args=[
-                    "-no-shutdown", "-chardev",
-                    f"socket,id=qmp2,path={qmp2},server=on,wait=off",
-                    "-mon", "chardev=qmp2,mode=control"])
+            guests = add_traced_guests(l, wd, NAMES, cmds)
             l.start()
             # the kernels must be up before inspection can be enabled
             for n in NAMES:
