@@ -239,6 +239,13 @@ static bool qmp_handle_line(AppdepQmp *q, const char *line, size_t len)
     o = json_node_get_object(root);
     switch (q->state) {
     case QMP_GREETING:
+        /*
+         * QEMU may write an event to a client that connected before the
+         * monitor handled the open and sent its greeting: skip it.
+         */
+        if (json_object_has_member(o, "event")) {
+            break;
+        }
         if (!json_object_has_member(o, "QMP")) {
             qmp_drop(q, -EPROTO, "QMP greeting expected");
             return false;

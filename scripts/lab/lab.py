@@ -182,7 +182,14 @@ class QMP:
                     raise LabError(f"QMP {self.path}: cannot connect: {e}") from None
                 time.sleep(POLL_INTERVAL)
         self.sock = s
-        self.greeting = self._read(deadline)
+        # QEMU can write an event (e.g. NETDEV_STREAM_CONNECTED) to a client
+        # that connected before the monitor processed the open and sent its
+        # greeting: keep such events, the greeting follows.
+        while True:
+            self.greeting = self._read(deadline)
+            if "event" not in self.greeting:
+                break
+            self.pending_events.append(self.greeting)
         if "QMP" not in self.greeting:
             raise LabError(f"QMP {self.path}: bad greeting {self.greeting!r}")
         self.execute("qmp_capabilities", timeout=max(1.0, deadline - time.monotonic()))
