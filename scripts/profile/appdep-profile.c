@@ -23,6 +23,7 @@
 #define APPDEP_PROFILE_FORMAT_VERSION   1
 #define EXIT_USAGE                      2
 #define BANNER_PREFIX                   "Linux version "
+#define SYSCALL_ENTRY_SCAN              512     /* bytes of entry_SYSCALL_64 */
 
 typedef struct MemberRef {
     const char *type;
@@ -37,7 +38,7 @@ static const char *const required_syms[] = {
 static const char *const optional_syms[] = {
     "__x64_sys_sendto", "__x64_sys_sendmsg", "__x64_sys_write",
     "__x64_sys_close", "__x64_sys_recvfrom", "__x64_sys_read",
-    "do_syscall_64", "init_task", "__start_BTF",
+    "do_syscall_64", "socket_file_ops", "init_task", "__start_BTF",
 };
 
 static const MemberRef required_members[] = {
@@ -63,6 +64,14 @@ static const MemberRef optional_members[] = {
     { "file", "private_data" },
     { "file", "f_op" },
     { "socket", "sk" },
+    { "file", "f_count" },
+    { "sock", "sk_protocol" },
+    { "sock", "sk_type" },
+    { "pt_regs", "orig_ax" },
+    { "pt_regs", "ax" },
+    { "pt_regs", "di" },
+    { "pt_regs", "si" },
+    { "pt_regs", "dx" },
 };
 
 static const MemberRef pcpu_hot_current = { "pcpu_hot", "current_task" };
@@ -225,6 +234,38 @@ static char *read_banner(ProfileCtx *c, const AppdepKsym *sym)
     return g_steal_pointer(&banner);
 }
 
+/*
+ * The syscall-layer provider hooks the instruction after entry_SYSCALL_64's
+ * "call do_syscall_64": there the syscall has returned, RSP points to its
+ * pt_regs and GS is still the kernel's.  Find that call (opcode e8, rel32)
+ * in the first bytes of entry_SYSCALL_64.  Returns 0 when not found.
+ */
+static uint64_t find_syscall_return_site(ProfileCtx *c)
+{
+    const AppdepKsym *entry = appdep_kallsyms_lookup(c->ks, "entry_SYSCALL_64");
+    const AppdepKsym *target = appdep_kallsyms_lookup(c->ks, "do_syscall_64");
+    const uint8_t *text;
+
+    if (!entry || !target ||
+        appdep_kallsyms_count_addrs(c->ks, "do_syscall_64") > 1 ||
+        appdep_vmlinux_at(c->vm, entry->addr, SYSCALL_ENTRY_SCAN, &text) < 0) {
+        return 0;
+    }
+    for (size_t i = 0; i + 5 <= SYSCALL_ENTRY_SCAN; i++) {
+        int32_t rel;
+
+        if (text[i] != 0xe8) {
+            continue;
+        }
+        memcpy(&rel, text + i + 1, sizeof(rel));
+        rel = GINT32_FROM_LE(rel);
+        if (entry->addr + i + 5 + (int64_t)rel == target->addr) {
+            return entry->addr + i + 5;
+        }
+    }
+    return 0;
+}
+
 static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
 {
     g_autofree char *banner = NULL;
@@ -235,6 +276,7 @@ static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
     const uint8_t *btf_data;
     size_t btf_len;
     uint32_t sk_common_off;
+    uint64_t return_site;
     int ret;
 
     ret = appdep_vmlinux_open(elf, elf_len, &c->vm);
@@ -341,6 +383,17 @@ static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
             continue;
         }
         json_add_symbol(c, s);
+    }
+    return_site = find_syscall_return_site(c);
+    if (return_site) {
+        g_autofree char *hex = g_strdup_printf("0x%" G_GINT64_MODIFIER "x",
+                                               (guint64)return_site);
+
+        json_builder_set_member_name(c->jb, "syscall_return_site");
+        json_builder_add_string_value(c->jb, hex);
+    } else if (c->verbose) {
+        fprintf(stderr, "no call to do_syscall_64 in entry_SYSCALL_64: "
+                "the syscall layer is unavailable\n");
     }
     json_builder_end_object(c->jb);
 
