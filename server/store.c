@@ -245,16 +245,6 @@ static size_t thread_prefix(uint8_t *key, const char *vm, uint32_t tid)
     return vlen + 1 + 4;
 }
 
-/* The whole thread key; @key holds APPDEP_STORE_THREAD_KEY_MAX bytes. */
-static size_t thread_key(uint8_t *key, const char *vm, uint32_t tid,
-                         uint64_t send_ns, uint64_t uniq)
-{
-    size_t n = thread_prefix(key, vm, tid);
-
-    msg_key(key + n, send_ns, uniq);
-    return n + APPDEP_STORE_MSG_KEY_LEN;
-}
-
 /* ---- transactions ---- */
 
 static void gate_enter(AppdepStore *s)
@@ -443,6 +433,80 @@ static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name,
     return mdb_put(txn, dbi, &k, &d, 0);
 }
 
+/* Index the ends of one stored message (migration); LMDB code. */
+static int index_message(AppdepStore *s, MDB_txn *txn, const MDB_val *mk,
+                         const AppdepMessage *m)
+{
+    const AppdepThreadId *ends[2] = { &m->sender, &m->receiver };
+    unsigned i;
+    int rc = 0;
+
+    for (i = 0; i < 2 && !rc; i++) {
+        uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
+        MDB_val k, d = *mk;
+
+        if (!ends[i]->tid) {
+            continue;
+        }
+        k.mv_size = thread_prefix(key, ends[i]->vm, ends[i]->tid);
+        k.mv_data = key;
+        rc = mdb_put(txn, s->thread_dbi, &k, &d, MDB_NODUPDATA);
+        if (rc == MDB_KEYEXIST) {
+            rc = 0;         /* a thread that sent to itself */
+        }
+    }
+    return rc;
+}
+
+/*
+ * Schema 1 had one plain key per index entry (vm | 0 | tid | msg key ->
+ * empty); schema 2 has the same entries as the sorted duplicate values
+ * of one key per thread.  Drop the old index and rebuild it from msg, in
+ * the open transaction (so an interrupted migration leaves schema 1).
+ */
+static int store_migrate_1(AppdepStore *s, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    MDB_val k, d;
+    MDB_dbi old;
+    int rc;
+
+    rc = mdb_dbi_open(txn, "thread", 0, &old);
+    if (!rc) {
+        rc = mdb_drop(txn, old, 1);
+    }
+    if (!rc) {
+        rc = mdb_dbi_open(txn, "thread",
+                          MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
+                          &s->thread_dbi);
+    }
+    if (!rc) {
+        rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
+    }
+    if (rc) {
+        return rc;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+        AppdepMessage m;
+
+        if (k.mv_size == APPDEP_STORE_MSG_KEY_LEN &&
+            appdep_store_decode(d.mv_data, d.mv_size, &m) == 0 &&
+            m.send_ns == get_be64(k.mv_data)) {
+            rc = index_message(s, txn, &k, &m);
+            if (rc) {
+                break;
+            }
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    return meta_put_u64(txn, s->meta_dbi, STORE_META_SCHEMA,
+                        APPDEP_STORE_SCHEMA);
+}
+
 static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
 {
     OpenCtx *ctx = opaque;
@@ -451,9 +515,6 @@ static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     int rc;
 
     rc = mdb_dbi_open(txn, "msg", MDB_CREATE, &s->msg_dbi);
-    if (!rc) {
-        rc = mdb_dbi_open(txn, "thread", MDB_CREATE, &s->thread_dbi);
-    }
     if (!rc) {
         rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta_dbi);
     }
@@ -470,8 +531,15 @@ static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     if (!found) {
         rc = meta_put_u64(txn, s->meta_dbi, STORE_META_SCHEMA,
                           APPDEP_STORE_SCHEMA);
+    } else if (schema == 1) {
+        rc = store_migrate_1(s, txn);
     } else if (schema != APPDEP_STORE_SCHEMA) {
         return -EPROTO;
+    }
+    if (!rc) {
+        rc = mdb_dbi_open(txn, "thread",
+                          MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
+                          &s->thread_dbi);
     }
     if (!rc) {
         rc = meta_get_u64(txn, s->meta_dbi, STORE_META_UNIQ, &uniq, &found);
@@ -590,60 +658,174 @@ void appdep_store_close(AppdepStore *s)
 
 /* ---- writes ---- */
 
-/* A thread index key, built before it is inserted (in key order). */
-typedef struct ThreadKey {
+/*
+ * The thread index entries of one batch, grouped per thread: threads[]
+ * are the distinct threads (their key, vm | 0 | tid BE), vals[] the
+ * 16-byte values (send_ns BE | uniq BE), each thread's a run of vals
+ * starting at its first, in batch (key) order.
+ */
+typedef struct IndexThread {
     uint8_t len;
-    uint8_t key[APPDEP_STORE_THREAD_KEY_MAX];
-} ThreadKey;
+    uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
+    uint32_t first, n;          /* its run in vals */
+} IndexThread;
 
-G_STATIC_ASSERT(APPDEP_STORE_THREAD_KEY_MAX <= UINT8_MAX);
+G_STATIC_ASSERT(APPDEP_STORE_THREAD_PREFIX_MAX <= UINT8_MAX);
 
 typedef struct PutCtx {
     const AppdepMessage *msgs;
     const size_t *order;    /* indexes of the valid messages, time order */
     size_t n;               /* entries in order */
-    ThreadKey *tkeys;       /* scratch, 2 * n entries */
+    GArray *threads;        /* scratch: IndexThread */
+    GHashTable *thread_of;  /* scratch: len | key -> index in threads + 1 */
+    uint32_t *ends;         /* scratch, 2 * n: thread of each entry */
+    uint8_t *vals;          /* scratch, 2 * n values */
 } PutCtx;
 
-static void make_thread_key(ThreadKey *tk, const AppdepThreadId *t,
-                            const uint8_t *mkey)
+static guint index_key_hash(gconstpointer p)
 {
-    size_t n = thread_prefix(tk->key, t->vm, t->tid);
+    const uint8_t *k = p;
+    guint h = 5381;
+    size_t i;
 
-    memcpy(tk->key + n, mkey, APPDEP_STORE_MSG_KEY_LEN);
-    tk->len = n + APPDEP_STORE_MSG_KEY_LEN;
+    for (i = 1; i <= k[0]; i++) {
+        h = h * 33 + k[i];
+    }
+    return h;
 }
 
-/* LMDB's default order: memcmp, then the shorter first. */
-static int cmp_thread_key(const void *a, const void *b)
+static gboolean index_key_eq(gconstpointer a, gconstpointer b)
 {
-    const ThreadKey *x = a, *y = b;
+    const uint8_t *x = a, *y = b;
+
+    return x[0] == y[0] && memcmp(x + 1, y + 1, x[0]) == 0;
+}
+
+/* The index of thread @t in ctx->threads, added if new. */
+static uint32_t index_thread(PutCtx *ctx, const AppdepThreadId *t)
+{
+    IndexThread it;
+    gpointer pos;
+
+    it.len = thread_prefix(it.key, t->vm, t->tid);
+    pos = g_hash_table_lookup(ctx->thread_of, &it.len);
+    if (pos) {
+        return GPOINTER_TO_UINT(pos) - 1;
+    }
+    it.first = it.n = 0;
+    g_array_append_val(ctx->threads, it);
+    /* len and key are adjacent: the table's key is len | key */
+    g_hash_table_insert(ctx->thread_of, g_memdup2(&it.len, 1 + it.len),
+                        GUINT_TO_POINTER(ctx->threads->len));
+    return ctx->threads->len - 1;
+}
+
+/* LMDB's default key order: memcmp, then the shorter first. */
+static gint cmp_index_thread(gconstpointer a, gconstpointer b)
+{
+    const IndexThread *x = a, *y = b;
     int c = memcmp(x->key, y->key, MIN(x->len, y->len));
 
     return c ? c : (int)x->len - (int)y->len;
 }
 
-/* Insert the thread keys in key order: each lands next to the last one. */
-static int put_thread_keys(AppdepStore *s, MDB_txn *txn, ThreadKey *tk,
-                           size_t n)
+/*
+ * Insert one thread's values (@n, sorted, distinct) under its key.  When
+ * they all sort after the thread's last stored value (the usual case:
+ * messages arrive in time order) they are appended in one call
+ * (MDB_MULTIPLE | MDB_APPENDDUP: no search, pages filled completely);
+ * otherwise one by one.
+ */
+static int put_thread_values(MDB_cursor *cur, const IndexThread *it,
+                             const uint8_t *vals, size_t n)
 {
-    MDB_cursor *cur;
-    MDB_val k, d = { 0, NULL };
+    MDB_val k = { it->len, (void *)it->key }, d;
+    MDB_val multi[2];
+    unsigned flags = MDB_MULTIPLE;
     size_t i;
     int rc;
 
-    qsort(tk, n, sizeof(*tk), cmp_thread_key);
+    rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
+    if (rc == 0) {
+        rc = mdb_cursor_get(cur, &k, &d, MDB_LAST_DUP);
+        if (rc) {
+            return rc;
+        }
+        if (d.mv_size != APPDEP_STORE_MSG_KEY_LEN ||
+            memcmp(vals, d.mv_data, APPDEP_STORE_MSG_KEY_LEN) <= 0) {
+            for (i = 0; i < n; i++) {
+                d.mv_size = APPDEP_STORE_MSG_KEY_LEN;
+                d.mv_data = (void *)(vals + i * APPDEP_STORE_MSG_KEY_LEN);
+                rc = mdb_cursor_put(cur, &k, &d, 0);
+                if (rc) {
+                    return rc;
+                }
+            }
+            return 0;
+        }
+        flags |= MDB_APPENDDUP;
+    } else if (rc != MDB_NOTFOUND) {
+        return rc;
+    }
+    multi[0].mv_size = APPDEP_STORE_MSG_KEY_LEN;
+    multi[0].mv_data = (void *)vals;
+    multi[1].mv_size = n;
+    multi[1].mv_data = NULL;
+    return mdb_cursor_put(cur, &k, multi, flags);
+}
+
+/*
+ * Insert the batch's index entries (ctx->ends, ctx->vals: @n of them, in
+ * key order) grouped per thread, threads in key order: each lands next
+ * to the last one.
+ */
+static int put_thread_index(AppdepStore *s, MDB_txn *txn, PutCtx *ctx,
+                            size_t n)
+{
+    g_autofree uint8_t *grouped = g_malloc(n * APPDEP_STORE_MSG_KEY_LEN ?: 1);
+    g_autofree uint32_t *fill = NULL;
+    GArray *th = ctx->threads;
+    MDB_cursor *cur;
+    uint32_t next = 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < th->len; i++) {
+        IndexThread *it = &g_array_index(th, IndexThread, i);
+
+        it->first = next;
+        next += it->n;
+    }
+    fill = g_new0(uint32_t, th->len ?: 1);
+    for (i = 0; i < n; i++) {
+        const IndexThread *it = &g_array_index(th, IndexThread, ctx->ends[i]);
+        uint8_t *dst = grouped + (size_t)(it->first + fill[ctx->ends[i]]) *
+                                 APPDEP_STORE_MSG_KEY_LEN;
+        const uint8_t *src = ctx->vals + i * APPDEP_STORE_MSG_KEY_LEN;
+
+        /* a thread that sent to itself: one entry */
+        if (fill[ctx->ends[i]] &&
+            !memcmp(dst - APPDEP_STORE_MSG_KEY_LEN, src,
+                    APPDEP_STORE_MSG_KEY_LEN)) {
+            continue;
+        }
+        memcpy(dst, src, APPDEP_STORE_MSG_KEY_LEN);
+        fill[ctx->ends[i]]++;
+    }
+    for (i = 0; i < th->len; i++) {
+        g_array_index(th, IndexThread, i).n = fill[i];
+    }
+    g_array_sort(th, cmp_index_thread);    /* thread_of is stale now */
+
     rc = mdb_cursor_open(txn, s->thread_dbi, &cur);
     if (rc) {
         return rc;
     }
-    for (i = 0; i < n && !rc; i++) {
-        if (i && cmp_thread_key(&tk[i - 1], &tk[i]) == 0) {
-            continue;   /* a thread that sent to itself */
-        }
-        k.mv_size = tk[i].len;
-        k.mv_data = tk[i].key;
-        rc = mdb_cursor_put(cur, &k, &d, 0);
+    for (i = 0; i < th->len && !rc; i++) {
+        const IndexThread *it = &g_array_index(th, IndexThread, i);
+
+        rc = put_thread_values(cur, it, grouped + (size_t)it->first *
+                                        APPDEP_STORE_MSG_KEY_LEN, it->n);
     }
     mdb_cursor_close(cur);
     return rc;
@@ -655,7 +837,7 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     uint64_t uniq = atomic_load(&s->next_uniq);
     uint64_t last_ns = 0;
     bool have_last = false;
-    size_t ntk = 0;
+    size_t nidx = 0;
     MDB_cursor *cur;
     MDB_val k, d;
     size_t i;
@@ -664,6 +846,9 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     if (ctx->n > UINT64_MAX - uniq) {
         return -EOVERFLOW;
     }
+    /* this body may run again after a map growth: start afresh */
+    g_array_set_size(ctx->threads, 0);
+    g_hash_table_remove_all(ctx->thread_of);
     rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
     if (rc) {
         return rc;
@@ -699,13 +884,19 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
         }
         appdep_store_encode(m, d.mv_data);
         if (m->sender.tid) {
-            make_thread_key(&ctx->tkeys[ntk++], &m->sender, mkey);
+            ctx->ends[nidx] = index_thread(ctx, &m->sender);
+            g_array_index(ctx->threads, IndexThread, ctx->ends[nidx]).n++;
+            memcpy(ctx->vals + nidx++ * APPDEP_STORE_MSG_KEY_LEN, mkey,
+                   APPDEP_STORE_MSG_KEY_LEN);
         }
         if (m->receiver.tid) {
-            make_thread_key(&ctx->tkeys[ntk++], &m->receiver, mkey);
+            ctx->ends[nidx] = index_thread(ctx, &m->receiver);
+            g_array_index(ctx->threads, IndexThread, ctx->ends[nidx]).n++;
+            memcpy(ctx->vals + nidx++ * APPDEP_STORE_MSG_KEY_LEN, mkey,
+                   APPDEP_STORE_MSG_KEY_LEN);
         }
     }
-    rc = put_thread_keys(s, txn, ctx->tkeys, ntk);
+    rc = put_thread_index(s, txn, ctx, nidx);
     if (!rc) {
         rc = meta_put_u64(txn, s->meta_dbi, STORE_META_UNIQ, uniq);
     }
@@ -731,7 +922,10 @@ int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
                            size_t n)
 {
     g_autofree size_t *order = g_new(size_t, n ?: 1);
-    g_autofree ThreadKey *tkeys = NULL;
+    g_autofree uint32_t *ends = NULL;
+    g_autofree uint8_t *vals = NULL;
+    g_autoptr(GArray) threads = NULL;
+    g_autoptr(GHashTable) thread_of = NULL;
     PutCtx ctx = { .msgs = msgs, .order = order };
     size_t i, rejected;
     int rc;
@@ -748,7 +942,12 @@ int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
     }
     g_qsort_with_data(order, ctx.n, sizeof(*order), cmp_by_time,
                       (gpointer)msgs);
-    ctx.tkeys = tkeys = g_new(ThreadKey, 2 * ctx.n);
+    ctx.ends = ends = g_new(uint32_t, 2 * ctx.n);
+    ctx.vals = vals = g_malloc(2 * ctx.n * APPDEP_STORE_MSG_KEY_LEN);
+    ctx.threads = threads = g_array_new(FALSE, FALSE, sizeof(IndexThread));
+    ctx.thread_of = thread_of = g_hash_table_new_full(index_key_hash,
+                                                      index_key_eq, g_free,
+                                                      NULL);
 
     rc = store_write(s, store_put_txn, &ctx);
     if (rc) {
@@ -767,13 +966,14 @@ typedef struct ExpireCtx {
     bool done;              /* out: nothing older left */
 } ExpireCtx;
 
-static int del_thread_key(AppdepStore *s, MDB_txn *txn,
-                          const AppdepThreadId *t, uint64_t send_ns,
-                          uint64_t uniq)
+/* Delete one index entry; @mkey is its message's key. */
+static int del_thread_value(AppdepStore *s, MDB_txn *txn,
+                            const AppdepThreadId *t, const void *mkey)
 {
-    uint8_t key[APPDEP_STORE_THREAD_KEY_MAX];
-    MDB_val k = { thread_key(key, t->vm, t->tid, send_ns, uniq), key };
-    int rc = mdb_del(txn, s->thread_dbi, &k, NULL);
+    uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
+    MDB_val k = { thread_prefix(key, t->vm, t->tid), key };
+    MDB_val d = { APPDEP_STORE_MSG_KEY_LEN, (void *)mkey };
+    int rc = mdb_del(txn, s->thread_dbi, &k, &d);
 
     return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -793,7 +993,8 @@ static int store_expire_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     }
     while (ctx->deleted + ctx->corrupt < APPDEP_STORE_EXPIRE_CHUNK) {
         AppdepMessage m;
-        uint64_t send_ns, uniq;
+        uint8_t mkey[APPDEP_STORE_MSG_KEY_LEN];
+        uint64_t send_ns;
 
         /* Always the oldest: we delete from the front. */
         rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
@@ -815,7 +1016,7 @@ static int store_expire_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
             continue;
         }
         send_ns = get_be64(k.mv_data);
-        uniq = get_be64((uint8_t *)k.mv_data + 8);
+        memcpy(mkey, k.mv_data, sizeof(mkey));
         if (send_ns >= ctx->cutoff_ns) {
             ctx->done = true;
             break;
@@ -823,10 +1024,10 @@ static int store_expire_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
         if (appdep_store_decode(d.mv_data, d.mv_size, &m) == 0 &&
             m.send_ns == send_ns) {
             if (m.sender.tid) {
-                rc = del_thread_key(s, txn, &m.sender, send_ns, uniq);
+                rc = del_thread_value(s, txn, &m.sender, mkey);
             }
             if (!rc && m.receiver.tid) {
-                rc = del_thread_key(s, txn, &m.receiver, send_ns, uniq);
+                rc = del_thread_value(s, txn, &m.receiver, mkey);
             }
             if (rc) {
                 break;
@@ -983,14 +1184,14 @@ int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
                               uint64_t t0, uint64_t t1, GArray *out,
                               size_t limit)
 {
-    uint8_t start[APPDEP_STORE_THREAD_KEY_MAX];
-    size_t plen;
+    uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
+    uint8_t start[APPDEP_STORE_MSG_KEY_LEN];
     MDB_val k, d;
     guint len0;
     uint64_t corrupt = 0;
     MDB_txn *txn;
     MDB_cursor *cur;
-    MDB_cursor_op op = MDB_SET_RANGE;
+    MDB_cursor_op op = MDB_GET_BOTH_RANGE;
     int rc;
 
     if (!check_out(out) || !vm || !str_fits(vm, APPDEP_WIRE_VM_LEN) ||
@@ -1010,35 +1211,30 @@ int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
         store_end_read(s, txn);
         return store_err(rc);
     }
-    plen = thread_prefix(start, vm, tid);
-    msg_key(start + plen, t0, 0);
-    k.mv_size = plen + APPDEP_STORE_MSG_KEY_LEN;
-    k.mv_data = start;
+    k.mv_size = thread_prefix(key, vm, tid);
+    k.mv_data = key;
+    msg_key(start, t0, 0);
+    d.mv_size = sizeof(start);
+    d.mv_data = start;
     while (!limit || out->len - len0 < limit) {
-        const uint8_t *kp;
-        MDB_val mk, md;
+        MDB_val md;
         uint64_t send_ns;
 
+        /* first the thread's first value >= (t0, 0), then its next ones */
         rc = mdb_cursor_get(cur, &k, &d, op);
-        op = MDB_NEXT;
+        op = MDB_NEXT_DUP;
         if (rc) {
             break;
         }
-        kp = k.mv_data;
-        if (k.mv_size < plen || memcmp(kp, start, plen) != 0) {
-            break;      /* past this thread's keys */
-        }
-        if (k.mv_size != plen + APPDEP_STORE_MSG_KEY_LEN) {
+        if (d.mv_size != APPDEP_STORE_MSG_KEY_LEN) {
             corrupt++;
             continue;
         }
-        send_ns = get_be64(kp + plen);
+        send_ns = get_be64(d.mv_data);
         if (send_ns >= t1) {
             break;
         }
-        mk.mv_size = APPDEP_STORE_MSG_KEY_LEN;
-        mk.mv_data = (void *)(kp + plen);
-        rc = mdb_get(txn, s->msg_dbi, &mk, &md);
+        rc = mdb_get(txn, s->msg_dbi, &d, &md);
         if (rc == MDB_NOTFOUND) {
             rc = 0;
             corrupt++;

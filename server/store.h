@@ -6,11 +6,13 @@
  *   msg     key  send_ns (u64 BE) | uniq (u64 BE)           16 bytes
  *           val  the message, APPDEP_STORE_VALUE_LEN bytes (layout in
  *                store.c: fixed, little-endian, versioned)
- *   thread  key  vm | 0 | tid (u32 BE) | send_ns (u64 BE) | uniq (u64 BE)
- *           val  empty
- *           one key for the sender and one for the receiver of each
- *           message (for each end whose tid is not 0), so that "what did
- *           this thread send or receive in [t0, t1)" is one cursor range
+ *   thread  MDB_DUPSORT | MDB_DUPFIXED
+ *           key  vm | 0 | tid (u32 BE)                     <= 69 bytes
+ *           vals send_ns (u64 BE) | uniq (u64 BE): the msg key, 16 bytes
+ *           one value under the sender's key and one under the
+ *           receiver's for each message (for each end whose tid is not
+ *           0), so that "what did this thread send or receive in
+ *           [t0, t1)" is one cursor range over the key's sorted values
  *   meta    "schema" -> u32 LE, "uniq" -> u64 LE (next uniq),
  *           "retention" -> u64 LE (seconds, as last opened with)
  *
@@ -45,11 +47,11 @@
 #include <stdint.h>
 #include "convert.h"
 
-#define APPDEP_STORE_SCHEMA             1
+#define APPDEP_STORE_SCHEMA             2
 #define APPDEP_STORE_VALUE_VERSION      1
 #define APPDEP_STORE_VALUE_LEN          248     /* encoded AppdepMessage */
 #define APPDEP_STORE_MSG_KEY_LEN        16
-#define APPDEP_STORE_THREAD_KEY_MAX     (APPDEP_WIRE_VM_LEN + 1 + 4 + 8 + 8)
+#define APPDEP_STORE_THREAD_PREFIX_MAX  (APPDEP_WIRE_VM_LEN + 1 + 4)
 
 #define APPDEP_STORE_DEFAULT_MAP_SIZE   (64ULL << 20)   /* 64 MiB */
 #define APPDEP_STORE_DEFAULT_MAX_MAP    (64ULL << 30)   /* 64 GiB */
