@@ -905,17 +905,54 @@ out:
     return rc;
 }
 
-/* Time order, arrival order among equal times. */
-static gint cmp_by_time(gconstpointer a, gconstpointer b, gpointer opaque)
-{
-    const AppdepMessage *msgs = opaque;
-    size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
-    uint64_t ta = msgs[ia].send_ns, tb = msgs[ib].send_ns;
+/* A message to store: its time and its index in the caller's array. */
+typedef struct TimeIdx {
+    uint64_t t;
+    size_t i;
+} TimeIdx;
 
-    if (ta != tb) {
-        return ta < tb ? -1 : 1;
+/* Time order, arrival order among equal times. */
+static int cmp_time_idx(const void *a, const void *b)
+{
+    const TimeIdx *x = a, *y = b;
+
+    if (x->t != y->t) {
+        return x->t < y->t ? -1 : 1;
     }
-    return ia < ib ? -1 : ia > ib;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/*
+ * Fill @order with the indexes of the @n valid messages of @msgs in
+ * (send_ns, index) order; returns how many.  Sorting small (time, index)
+ * pairs keeps the messages themselves out of the cache; an already
+ * sorted batch is not sorted again.
+ */
+static size_t order_by_time(const AppdepMessage *msgs, size_t n,
+                            size_t *order)
+{
+    g_autofree TimeIdx *ti = g_new(TimeIdx, n ?: 1);
+    bool sorted = true;
+    size_t i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (!appdep_store_message_valid(&msgs[i])) {
+            continue;
+        }
+        ti[k].t = msgs[i].send_ns;
+        ti[k].i = i;
+        if (k && ti[k].t < ti[k - 1].t) {
+            sorted = false;
+        }
+        k++;
+    }
+    if (!sorted) {
+        qsort(ti, k, sizeof(*ti), cmp_time_idx);
+    }
+    for (i = 0; i < k; i++) {
+        order[i] = ti[i].i;
+    }
+    return k;
 }
 
 int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
@@ -927,21 +964,15 @@ int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
     g_autoptr(GArray) threads = NULL;
     g_autoptr(GHashTable) thread_of = NULL;
     PutCtx ctx = { .msgs = msgs, .order = order };
-    size_t i, rejected;
+    size_t rejected;
     int rc;
 
-    for (i = 0; i < n; i++) {
-        if (appdep_store_message_valid(&msgs[i])) {
-            order[ctx.n++] = i;
-        }
-    }
+    ctx.n = order_by_time(msgs, n, order);
     rejected = n - ctx.n;
     if (ctx.n == 0) {
         stat_add(&s->rejected, rejected);
         return MIN(rejected, (size_t)INT_MAX);
     }
-    g_qsort_with_data(order, ctx.n, sizeof(*order), cmp_by_time,
-                      (gpointer)msgs);
     ctx.ends = ends = g_new(uint32_t, 2 * ctx.n);
     ctx.vals = vals = g_malloc(2 * ctx.n * APPDEP_STORE_MSG_KEY_LEN);
     ctx.threads = threads = g_array_new(FALSE, FALSE, sizeof(IndexThread));
