@@ -83,12 +83,12 @@ bool appdep_linux_probe(const AppdepProfile *p, CPUState *cs, uint64_t lstar,
     k->slide = slide;
     k->page_offset_base = pob;
     for (i = 0; i < APPDEP_HOOK_COUNT; i++) {
-        k->hook_addr[i] = p->sym_hook[i] + slide;
+        k->hook_addr[i] = p->sym_hook[i] ? p->sym_hook[i] + slide : 0;
     }
     return true;
 }
 
-static bool read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
+bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
                      uint64_t *v)
 {
     if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
@@ -98,7 +98,7 @@ static bool read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
     return true;
 }
 
-static bool read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
+bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
                      uint32_t *v)
 {
     if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
@@ -108,7 +108,7 @@ static bool read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
     return true;
 }
 
-static bool read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
+bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
                      uint16_t *v)
 {
     if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
@@ -126,20 +126,20 @@ static bool is_v4_mapped(const uint8_t *a)
 }
 
 /* Read the 4-tuple of @sk into @rec.  Returns 1, 0 (not inet) or -1. */
-static int read_sock(const AppdepProfile *p, const AppdepKernel *k,
+int appdep_linux_sock(const AppdepProfile *p, const AppdepKernel *k,
                      CPUState *cs, uint64_t sk, AppdepThreadRecord *rec,
                      const char **why)
 {
     uint16_t family, num, dport;
 
-    if (!read_u16(k, cs, sk + p->off_skc_family, &family)) {
+    if (!appdep_read_u16(k, cs, sk + p->off_skc_family, &family)) {
         *why = "struct sock is not readable";
         return -1;
     }
     if (family != LINUX_AF_INET && family != LINUX_AF_INET6) {
         return 0;
     }
-    if (!read_u16(k, cs, sk + p->off_skc_num, &num) ||
+    if (!appdep_read_u16(k, cs, sk + p->off_skc_num, &num) ||
         !appdep_mem_read(k, cs, sk + p->off_skc_dport, &dport,
                          sizeof(dport))) {
         *why = "struct sock ports are not readable";
@@ -174,19 +174,11 @@ static int read_sock(const AppdepProfile *p, const AppdepKernel *k,
     return 1;
 }
 
-int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
-                       CPUState *cs, AppdepHookKind kind,
-                       const AppdepRegs *r, AppdepThreadRecord *rec,
-                       const char **why)
+uint64_t appdep_linux_current(const AppdepProfile *p, const AppdepKernel *k,
+                              CPUState *cs, const AppdepRegs *r,
+                              AppdepThreadRecord *rec, const char **why)
 {
-    uint64_t pcpu, self, current, current_va, sk = r->rdi;
-    uint32_t seq;
-    int ret;
-
-    /* tcp_cleanup_rbuf(sk, 0): nothing was read, no event; no reads */
-    if (kind == APPDEP_HOOK_KIND_RECV && (int32_t)r->rsi <= 0) {
-        return 0;
-    }
+    uint64_t pcpu, self, current, current_va;
 
     /*
      * A hooked function runs in kernel mode after swapgs, so GS.base is
@@ -194,28 +186,50 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
      * KERNEL_GS_BASE for a hook that fires before swapgs.
      */
     pcpu = (r->gs_base >> 63) ? r->gs_base : r->kernel_gs_base;
-    if (!read_u64(k, cs, pcpu + p->sym_this_cpu_off, &self) || self != pcpu) {
+    if (!appdep_read_u64(k, cs, pcpu + p->sym_this_cpu_off, &self) ||
+        self != pcpu) {
         *why = "per-cpu base fails the this_cpu_off cross-check";
-        goto bad;
+        return 0;
     }
     current_va = pcpu + p->sym_current;
     if (p->pcpu_hot) {
         current_va += p->off_pcpu_hot_current;
     }
-    if (!read_u64(k, cs, current_va, &current) || !current) {
+    if (!appdep_read_u64(k, cs, current_va, &current) || !current) {
         *why = "current task pointer is not readable";
-        goto bad;
+        return 0;
     }
-    if (!read_u32(k, cs, current + p->off_task_tgid, &rec->pid) ||
-        !read_u32(k, cs, current + p->off_task_pid, &rec->tid) ||
+    if (!appdep_read_u32(k, cs, current + p->off_task_tgid, &rec->pid) ||
+        !appdep_read_u32(k, cs, current + p->off_task_pid, &rec->tid) ||
         !appdep_mem_read(k, cs, current + p->off_task_comm, rec->comm,
                          APPDEP_WIRE_COMM_LEN)) {
         *why = "task_struct is not readable";
-        goto bad;
+        return 0;
     }
     rec->comm[APPDEP_WIRE_COMM_LEN] = '\0';
+    return current;
+}
 
-    ret = read_sock(p, k, cs, sk, rec, why);
+int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
+                       CPUState *cs, AppdepHookKind kind,
+                       const AppdepRegs *r, AppdepThreadRecord *rec,
+                       const char **why)
+{
+    uint64_t sk = r->rdi;
+    uint32_t seq;
+    int ret;
+
+    if (appdep_hook_is_syscall(kind)) {
+        return appdep_syscall_event(p, k, cs, kind, r, rec, why);
+    }
+    /* tcp_cleanup_rbuf(sk, 0): nothing was read, no event; no reads */
+    if (kind == APPDEP_HOOK_KIND_RECV && (int32_t)r->rsi <= 0) {
+        return 0;
+    }
+    if (!appdep_linux_current(p, k, cs, r, rec, why)) {
+        goto bad;
+    }
+    ret = appdep_linux_sock(p, k, cs, sk, rec, why);
     if (ret < 0) {
         goto bad;
     }
@@ -232,7 +246,7 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
         /* tcp_sendmsg(sk, msg, size): write_seq is the first new byte */
         rec->op = APPDEP_OP_SEND;
         rec->bytes = r->rdx;
-        if (!read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
+        if (!appdep_read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
             *why = "tcp_sock.write_seq is not readable";
             goto bad;
         }
@@ -248,7 +262,7 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
             return 0;
         }
         rec->bytes = (uint32_t)r->rsi;
-        if (!read_u32(k, cs, sk + p->off_copied_seq, &seq)) {
+        if (!appdep_read_u32(k, cs, sk + p->off_copied_seq, &seq)) {
             *why = "tcp_sock.copied_seq is not readable";
             goto bad;
         }
@@ -257,7 +271,7 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
     case APPDEP_HOOK_KIND_CLOSE:
         rec->op = APPDEP_OP_CLOSE;
         rec->bytes = 0;
-        if (!read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
+        if (!appdep_read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
             *why = "tcp_sock.write_seq is not readable";
             goto bad;
         }

@@ -96,3 +96,59 @@ bool appdep_mem_read(const AppdepKernel *k, CPUState *cs, uint64_t va,
     }
     return appdep_mem_read_phys(cs->as, off, buf, len);
 }
+
+#define PTE_PRESENT     (1ULL << 0)
+#define PTE_LARGE       (1ULL << 7)
+#define PTE_ADDR_MASK   0x000ffffffffff000ULL
+
+/*
+ * Translate user address @va with the 4-level page tables at @cr3.
+ * Returns the guest-physical address or -1.  The walk only reads RAM.
+ */
+static hwaddr appdep_walk(CPUState *cs, uint64_t cr3, uint64_t va)
+{
+    uint64_t table = cr3 & PTE_ADDR_MASK, e = 0;
+    int level;
+
+    for (level = 3; level >= 0; level--) {
+        unsigned shift = 12 + 9 * level;
+        uint64_t idx = (va >> shift) & 511;
+
+        if (!appdep_mem_read_phys(cs->as, table + idx * 8, &e, sizeof(e))) {
+            return -1;
+        }
+        e = le64_to_cpu(e);
+        if (!(e & PTE_PRESENT)) {
+            return -1;
+        }
+        if (level == 0 || ((level == 1 || level == 2) && (e & PTE_LARGE))) {
+            uint64_t mask = (1ULL << shift) - 1;
+
+            return ((e & PTE_ADDR_MASK) & ~mask) | (va & mask);
+        }
+        table = e & PTE_ADDR_MASK;
+    }
+    return -1;
+}
+
+bool appdep_mem_read_user(CPUState *cs, uint64_t cr3, uint64_t va,
+                          void *buf, size_t len)
+{
+    uint8_t *out = buf;
+
+    if (!cr3) {
+        return false;
+    }
+    while (len) {
+        size_t l = MIN(len, TARGET_PAGE_SIZE - (va & ~TARGET_PAGE_MASK));
+        hwaddr pa = appdep_walk(cs, cr3, va);
+
+        if (pa == (hwaddr)-1 || !appdep_mem_read_phys(cs->as, pa, out, l)) {
+            return false;
+        }
+        va += l;
+        out += l;
+        len -= l;
+    }
+    return true;
+}

@@ -27,6 +27,8 @@ static const char *const hook_symbol[APPDEP_HOOK_COUNT] = {
     [APPDEP_HOOK_KIND_SEND] = "tcp_sendmsg",
     [APPDEP_HOOK_KIND_RECV] = "tcp_cleanup_rbuf",
     [APPDEP_HOOK_KIND_CLOSE] = "tcp_close",
+    [APPDEP_HOOK_KIND_SYSCALL_ENTER] = "do_syscall_64",
+    [APPDEP_HOOK_KIND_SYSCALL_EXIT] = "syscall_return_site",
 };
 
 const char *appdep_hook_symbol(const AppdepProfile *p, AppdepHookKind kind)
@@ -69,6 +71,61 @@ static bool get_offset(QDict *offs, const char *name, uint32_t *val,
         return false;
     }
     *val = v;
+    return true;
+}
+
+/*
+ * The syscall layer's symbols and offsets: optional (older profiles lack
+ * them), but when one is there they must all be, and be valid.
+ */
+static bool get_syscall_layer(AppdepProfile *p, QDict *syms, QDict *offs,
+                              Error **errp)
+{
+    static const struct {
+        const char *name;
+        size_t field;
+    } off[] = {
+        { "task_struct.files", offsetof(AppdepProfile, off_task_files) },
+        { "files_struct.fdt", offsetof(AppdepProfile, off_files_fdt) },
+        { "fdtable.max_fds", offsetof(AppdepProfile, off_fdt_max_fds) },
+        { "fdtable.fd", offsetof(AppdepProfile, off_fdt_fd) },
+        { "file.f_op", offsetof(AppdepProfile, off_file_f_op) },
+        { "file.private_data",
+          offsetof(AppdepProfile, off_file_private_data) },
+        { "socket.sk", offsetof(AppdepProfile, off_socket_sk) },
+        { "sock.sk_protocol", offsetof(AppdepProfile, off_sk_protocol) },
+        { "sock.sk_type", offsetof(AppdepProfile, off_sk_type) },
+        { "pt_regs.orig_ax", offsetof(AppdepProfile, off_regs_orig_ax) },
+        { "pt_regs.ax", offsetof(AppdepProfile, off_regs_ax) },
+        { "pt_regs.di", offsetof(AppdepProfile, off_regs_di) },
+        { "pt_regs.si", offsetof(AppdepProfile, off_regs_si) },
+        { "pt_regs.dx", offsetof(AppdepProfile, off_regs_dx) },
+    };
+    unsigned i;
+
+    if (!qdict_haskey(syms, "syscall_return_site")) {
+        return true;                /* no syscall layer in this profile */
+    }
+    if (!get_symbol(syms, "socket_file_ops", &p->sym_socket_file_ops, errp) ||
+        !get_symbol(syms, hook_symbol[APPDEP_HOOK_KIND_SYSCALL_ENTER],
+                    &p->sym_hook[APPDEP_HOOK_KIND_SYSCALL_ENTER], errp) ||
+        !get_symbol(syms, hook_symbol[APPDEP_HOOK_KIND_SYSCALL_EXIT],
+                    &p->sym_hook[APPDEP_HOOK_KIND_SYSCALL_EXIT], errp)) {
+        return false;
+    }
+    for (i = 0; i < ARRAY_SIZE(off); i++) {
+        if (!get_offset(offs, off[i].name,
+                        (uint32_t *)((char *)p + off[i].field), errp)) {
+            return false;
+        }
+    }
+    if (qdict_haskey(offs, "file.f_count")) {
+        if (!get_offset(offs, "file.f_count", &p->off_file_f_count, errp)) {
+            return false;
+        }
+        p->has_f_count = true;
+    }
+    p->has_syscall = true;
     return true;
 }
 
@@ -120,7 +177,7 @@ static bool appdep_profile_parse_root(AppdepProfile *p, QDict *root,
                     &p->sym_current, errp)) {
         return false;
     }
-    for (i = 0; i < APPDEP_HOOK_COUNT; i++) {
+    for (i = 0; i < APPDEP_FUNCTION_HOOKS; i++) {
         if (!get_symbol(syms, hook_symbol[i], &p->sym_hook[i], errp)) {
             return false;
         }
@@ -145,7 +202,8 @@ static bool appdep_profile_parse_root(AppdepProfile *p, QDict *root,
         !get_offset(offs, "sock_common.skc_v6_rcv_saddr",
                     &p->off_skc_v6_rcv_saddr, errp) ||
         !get_offset(offs, "tcp_sock.write_seq", &p->off_write_seq, errp) ||
-        !get_offset(offs, "tcp_sock.copied_seq", &p->off_copied_seq, errp)) {
+        !get_offset(offs, "tcp_sock.copied_seq", &p->off_copied_seq, errp) ||
+        !get_syscall_layer(p, syms, offs, errp)) {
         return false;
     }
     p->banner = g_strdup(banner);

@@ -47,12 +47,15 @@ AppdepTestRecord *qmp_x_appdep_test_event(const char *id, AppdepHookKind hook,
                                           uint64_t rdi, uint64_t rsi,
                                           uint64_t rdx, uint64_t gs_base,
                                           uint64_t kernel_gs_base,
+                                          bool has_rsp, uint64_t rsp,
+                                          bool has_cr3, uint64_t cr3,
                                           Error **errp)
 {
     AppdepState *s = appdep_find(id, errp);
     AppdepRegs regs = {
         .rdi = rdi, .rsi = rsi, .rdx = rdx,
         .gs_base = gs_base, .kernel_gs_base = kernel_gs_base,
+        .rsp = has_rsp ? rsp : 0, .cr3 = has_cr3 ? cr3 : 0,
     };
     AppdepThreadRecord rec;
     AppdepTestRecord *r;
@@ -61,7 +64,9 @@ AppdepTestRecord *qmp_x_appdep_test_event(const char *id, AppdepHookKind hook,
         return NULL;
     }
     r = g_new0(AppdepTestRecord, 1);
-    r->op = hook;
+    r->op = rec.op == APPDEP_OP_SEND ? APPDEP_RECORD_OP_SEND :
+            rec.op == APPDEP_OP_RECV ? APPDEP_RECORD_OP_RECV :
+                                       APPDEP_RECORD_OP_CLOSE;
     r->pid = rec.pid;
     r->tid = rec.tid;
     r->comm = g_strdup(rec.comm);
@@ -95,6 +100,10 @@ void hmp_info_appdep(Monitor *mon, const QDict *qdict)
     monitor_printf(mon, "appdep %s: vm %s, inspection %s, mechanism %s\n",
                    info->id, info->vm, info->enabled ? "on" : "off",
                    AppdepMechanism_str(info->mechanism));
+    if (info->mechanism_reason) {
+        monitor_printf(mon, "  mechanism chosen: %s\n",
+                       info->mechanism_reason);
+    }
     monitor_printf(mon, "  profile: %s\n", info->profile_banner);
     if (info->enabled) {
         monitor_printf(mon, "  kernel:  %s\n  KASLR slide: 0x%" PRIx64 "\n",

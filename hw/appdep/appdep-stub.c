@@ -33,6 +33,8 @@ AppdepTestRecord *qmp_x_appdep_test_event(const char *id, AppdepHookKind hook,
                                           uint64_t rdi, uint64_t rsi,
                                           uint64_t rdx, uint64_t gs_base,
                                           uint64_t kernel_gs_base,
+                                          bool has_rsp, uint64_t rsp,
+                                          bool has_cr3, uint64_t cr3,
                                           Error **errp)
 {
     error_setg(errp, APPDEP_ABSENT);

@@ -50,8 +50,10 @@ static void appdep_tcg_helper(CPUArchState *env, uint32_t kind)
         .rdi = env->regs[R_EDI],
         .rsi = env->regs[R_ESI],
         .rdx = env->regs[R_EDX],
+        .rsp = env->regs[R_ESP],
         .gs_base = env->segs[R_GS].base,
         .kernel_gs_base = env->kernelgsbase,
+        .cr3 = env->cr[3],
     };
 
     RCU_READ_LOCK_GUARD();
@@ -80,7 +82,7 @@ void appdep_tcg_insn_start(vaddr pc)
         return;
     }
     for (i = 0; i < APPDEP_HOOK_COUNT; i++) {
-        if (h->addr[i] == pc) {
+        if (h->addr[i] && h->addr[i] == pc) {
             tcg_gen_call2(appdep_tcg_helper_info.func,
                           &appdep_tcg_helper_info, NULL,
                           tcgv_ptr_temp(tcg_env),
@@ -131,7 +133,6 @@ static void appdep_tcg_disarm(AppdepState *s)
 }
 
 static const AppdepHookProvider appdep_tcg = {
-    .mechanism = APPDEP_MECHANISM_TCG_TRANSLATE,
     .arm = appdep_tcg_arm,
     .disarm = appdep_tcg_disarm,
 };

@@ -5,9 +5,11 @@
  *
  * A user-creatable object, invisible to the guest.  When armed (QMP
  * x-appdep-inspect, HMP "appdep on") it hooks the guest kernel's
- * tcp_sendmsg, tcp_cleanup_rbuf and tcp_close, reads the current thread
- * and the connection from guest memory at each hit, and streams one
- * fixed-size record per event (hw/appdep/appdep-wire.h) to the chardev.
+ * tcp_sendmsg, tcp_cleanup_rbuf and tcp_close (or, when those do not fit
+ * in KVM's debug registers, the system-call layer: appdep-choice.h),
+ * reads the current thread and the connection from guest memory at each
+ * hit, and streams one fixed-size record per event
+ * (hw/appdep/appdep-wire.h) to the chardev.
  *
  * Threads: vCPU threads fill per-vCPU rings (appdep_hook_fire); a
  * main-loop timer drains the rings to the chardev with non-blocking
@@ -32,9 +34,12 @@
 #include "system/reset.h"
 #include "system/system.h"
 #include "system/tcg.h"
+#include "system/kvm.h"
 #include "system/qtest.h"
+#include "system/hw_accel.h"
 #include "target/i386/cpu.h"
 #include "hw/appdep/appdep.h"
+#include "hw/appdep/appdep-choice.h"
 #include "trace.h"
 
 /* The armed object, if any: the TCG helper reaches its run through it. */
@@ -142,6 +147,12 @@ bool appdep_hook_fire_test(AppdepState *s, AppdepHookKind kind,
         error_setg(errp, "inspection is not enabled");
         return false;
     }
+    if (!s->run->hooked[kind]) {
+        error_setg(errp, "mechanism %s does not hook '%s'",
+                   AppdepMechanism_str(s->mechanism),
+                   AppdepHookKind_str(kind));
+        return false;
+    }
     ret = appdep_fill(s->run, cs, kind, regs, rec, &why);
     if (ret < 0) {
         error_setg(errp, "bad guest memory: %s", why);
@@ -225,13 +236,70 @@ static void appdep_emit(AppdepState *s, bool enabled,
                                    reason);
 }
 
+/*
+ * Choose the mechanism (appdep-choice.c) and the hooks it needs.  Under
+ * qtest nothing is hooked (x-appdep-test-event plays the hits), but the
+ * choice is made as under TCG so that it can be tested.
+ */
+static bool appdep_choose_mechanism(AppdepState *s, bool hooked[],
+                                    const AppdepHookProvider **prov,
+                                    Error **errp)
+{
+    static const AppdepForce force[] = {
+        [APPDEP_MECHANISM_CHOICE_AUTO] = APPDEP_FORCE_AUTO,
+        [APPDEP_MECHANISM_CHOICE_TCG_TRANSLATE] = APPDEP_FORCE_TCG_TRANSLATE,
+        [APPDEP_MECHANISM_CHOICE_KVM_DEBUGREG] = APPDEP_FORCE_KVM_DEBUGREG,
+        [APPDEP_MECHANISM_CHOICE_SYSCALL] = APPDEP_FORCE_SYSCALL,
+    };
+    AppdepChoiceInput in = {
+        .accel = APPDEP_ACCEL_OTHER,
+        .force = force[s->force],
+        .functions = APPDEP_FUNCTION_HOOKS,
+        .syscall_points = APPDEP_SYSCALL_HOOKS,
+        .syscall_available = s->run->profile.has_syscall,
+    };
+    AppdepChoice c;
+    char err[256];
+    unsigned i;
+
+    *prov = NULL;
+    if (tcg_enabled() || qtest_enabled()) {
+        in.accel = APPDEP_ACCEL_TCG;
+        *prov = tcg_enabled() ? appdep_tcg_provider() : NULL;
+    } else if (kvm_enabled()) {
+        in.accel = APPDEP_ACCEL_KVM;
+        in.debugregs = appdep_kvm_free_debugregs();
+        *prov = appdep_kvm_provider();
+    }
+    if (!appdep_choose(&in, &c, err, sizeof(err))) {
+        error_setg(errp, "%s", err);
+        return false;
+    }
+    for (i = 0; i < APPDEP_HOOK_COUNT; i++) {
+        hooked[i] = appdep_hook_is_syscall(i) == c.syscall_layer;
+    }
+    if (c.syscall_layer) {
+        s->mechanism = c.debugregs ? APPDEP_MECHANISM_SYSCALL_KVM
+                                   : APPDEP_MECHANISM_SYSCALL_TCG;
+    } else {
+        s->mechanism = c.debugregs ? APPDEP_MECHANISM_KVM_DEBUGREG
+                                   : APPDEP_MECHANISM_TCG_TRANSLATE;
+    }
+    g_free(s->mechanism_reason);
+    s->mechanism_reason = g_strdup(c.reason);
+    return true;
+}
+
 bool appdep_arm(AppdepState *s, AppdepInspectReason reason, Error **errp)
 {
     AppdepRun *run = s->run;
     const AppdepHookProvider *prov = NULL;
     AppdepKernel kernel;
+    bool hooked[APPDEP_HOOK_COUNT];
+    uint64_t addr[APPDEP_HOOK_COUNT];
     CPUState *cs;
     uint64_t lstar;
+    unsigned i;
 
     if (qatomic_read(&run->armed)) {
         error_setg(errp, "inspection is already enabled");
@@ -242,36 +310,41 @@ bool appdep_arm(AppdepState *s, AppdepInspectReason reason, Error **errp)
                    appdep_id(appdep_armed_state));
         return false;
     }
-    if (tcg_enabled()) {
-        prov = appdep_tcg_provider();
-    } else if (!qtest_enabled()) {
-        error_setg(errp, "appdep supports only the TCG accelerator in this "
-                   "version: use -accel tcg");
-        return false;
-    }
     cs = first_cpu;
     if (!cs) {
         error_setg(errp, "the machine has no CPU");
         return false;
     }
+    if (!appdep_choose_mechanism(s, hooked, &prov, errp)) {
+        s->mechanism = APPDEP_MECHANISM_NONE;
+        return false;
+    }
+    /* KVM keeps the registers in the kernel: fetch them once, here. */
+    cpu_synchronize_state(cs);
     lstar = X86_CPU(cs)->env.lstar;
     if (qtest_enabled() && s->x_lstar) {
         lstar = s->x_lstar;
     }
     if (!appdep_linux_probe(&run->profile, cs, lstar, &kernel, errp)) {
+        s->mechanism = APPDEP_MECHANISM_NONE;
         return false;
     }
     run->kernel = kernel;
+    for (i = 0; i < APPDEP_HOOK_COUNT; i++) {
+        run->hooked[i] = hooked[i];
+        addr[i] = hooked[i] ? kernel.hook_addr[i] : 0;
+    }
 
     CPU_FOREACH(cs) {
         if (cs->cpu_index < run->nrings && !run->rings[cs->cpu_index]) {
             run->rings[cs->cpu_index] = appdep_ring_new();
         }
     }
-    if (prov && !prov->arm(s, kernel.hook_addr, errp)) {
+    if (prov && !prov->arm(s, addr, errp)) {
+        s->mechanism = APPDEP_MECHANISM_NONE;
         return false;
     }
-    s->mechanism = prov ? prov->mechanism : APPDEP_MECHANISM_NONE;
+    s->provider = prov;
     appdep_armed_state = s;
     qatomic_set(&run->armed, true);
     timer_del(s->rearm_timer);
@@ -283,8 +356,7 @@ bool appdep_arm(AppdepState *s, AppdepInspectReason reason, Error **errp)
 
 bool appdep_disarm(AppdepState *s, AppdepInspectReason reason, Error **errp)
 {
-    const AppdepHookProvider *prov = tcg_enabled() ? appdep_tcg_provider()
-                                                   : NULL;
+    const AppdepHookProvider *prov = s->provider;
 
     if (!qatomic_read(&s->run->armed)) {
         if (timer_pending(s->rearm_timer)) {
@@ -299,6 +371,7 @@ bool appdep_disarm(AppdepState *s, AppdepInspectReason reason, Error **errp)
     if (prov) {
         prov->disarm(s);
     }
+    s->provider = NULL;
     s->mechanism = APPDEP_MECHANISM_NONE;
     appdep_armed_state = NULL;
     trace_appdep_disarm(appdep_id(s), AppdepInspectReason_str(reason));
@@ -348,13 +421,21 @@ AppdepInfo *appdep_info(AppdepState *s)
     info->vm = g_strdup(run->vm);
     info->enabled = armed;
     info->mechanism = s->mechanism;
+    if (armed) {
+        info->mechanism_reason = g_strdup(s->mechanism_reason);
+    }
     info->profile_banner = g_strdup(run->profile.banner);
     if (armed) {
         info->banner = g_strdup(run->kernel.banner);
         info->has_kaslr_slide = true;
         info->kaslr_slide = run->kernel.slide;
         for (i = APPDEP_HOOK_COUNT; i-- > 0;) {
-            AppdepHookInfo *h = g_new0(AppdepHookInfo, 1);
+            AppdepHookInfo *h;
+
+            if (!run->hooked[i]) {
+                continue;
+            }
+            h = g_new0(AppdepHookInfo, 1);
 
             h->function = g_strdup(appdep_hook_symbol(&run->profile, i));
             h->address = run->kernel.hook_addr[i];
@@ -461,6 +542,7 @@ static void appdep_finalize(Object *obj)
         /* a vCPU may still be inside a hook: free after a grace period */
         call_rcu(s->run, appdep_run_free, rcu);
     }
+    g_free(s->mechanism_reason);
     g_free(s->chardev_id);
     g_free(s->profile_path);
     g_free(s->vm);
@@ -499,6 +581,23 @@ static void appdep_set_rearm(Object *obj, bool v, Error **errp)
     APPDEP(obj)->rearm = v;
 }
 
+static int appdep_get_mechanism(Object *obj, Error **errp)
+{
+    return APPDEP(obj)->force;
+}
+
+static void appdep_set_mechanism(Object *obj, int v, Error **errp)
+{
+    AppdepState *s = APPDEP(obj);
+
+    if (s->run && qatomic_read(&s->run->armed)) {
+        error_setg(errp, "cannot change the mechanism while inspecting: "
+                   "disable inspection first");
+        return;
+    }
+    s->force = v;
+}
+
 static void appdep_instance_init(Object *obj)
 {
     AppdepState *s = APPDEP(obj);
@@ -528,6 +627,13 @@ static void appdep_class_init(ObjectClass *oc, void *data)
                                    appdep_set_rearm);
     object_class_property_set_description(oc, "rearm",
         "re-arm automatically after a guest reset");
+    object_class_property_add_enum(oc, "mechanism", "AppdepMechanismChoice",
+                                   &AppdepMechanismChoice_lookup,
+                                   appdep_get_mechanism,
+                                   appdep_set_mechanism);
+    object_class_property_set_description(oc, "mechanism",
+        "how to hook the guest kernel: auto (default), tcg-translate, "
+        "kvm-debugreg or syscall (forced, for testing)");
 }
 
 static const TypeInfo appdep_info_type = {

@@ -6,15 +6,18 @@
  *   appdep-profile.c  kernel profile (symbols and struct offsets)
  *   appdep-mem.c      bounded, RAM-only guest memory reads
  *   appdep-linux.c    Linux walkers: KASLR, per-cpu, current, struct sock
+ *   appdep-syscall.c  syscall-layer walkers: syscall number, fd -> socket
+ *   appdep-choice.c   the rule that chooses the hook mechanism
  *   appdep-ring.c     per-vCPU single-producer record rings
  *   appdep-tcg.c      hook provider: TCG translation-time helper call
+ *   appdep-kvm.c      hook provider: KVM hardware debug registers
  *   appdep-qmp.c      QMP and HMP commands
  *
  * A hook provider installs the hooks and, on the vCPU thread that hits
  * one, calls appdep_hook_fire() with the register values the
  * introspection core needs.  The core never knows how the hook fired,
- * so KVM debug registers or a syscall-layer provider slot in beside the
- * TCG one.
+ * nor which layer (TCP functions or system calls) is hooked: the
+ * hook kind says what the registers mean.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -44,7 +47,17 @@ OBJECT_DECLARE_SIMPLE_TYPE(AppdepState, APPDEP)
 #define APPDEP_MAX_PENDING        (1024 * APPDEP_WIRE_THREAD_LEN)
 #define APPDEP_REARM_MS           500
 
+#define APPDEP_MAX_IOV            64             /* iovecs summed per send */
+
 #define APPDEP_HOOK_COUNT         APPDEP_HOOK_KIND__MAX
+#define APPDEP_FUNCTION_HOOKS     3   /* send, recv, close */
+#define APPDEP_SYSCALL_HOOKS      2   /* syscall-enter, syscall-exit */
+
+static inline bool appdep_hook_is_syscall(AppdepHookKind kind)
+{
+    return kind == APPDEP_HOOK_KIND_SYSCALL_ENTER ||
+           kind == APPDEP_HOOK_KIND_SYSCALL_EXIT;
+}
 
 /* A kernel profile: link-time symbols and struct offsets (immutable). */
 typedef struct AppdepProfile {
@@ -70,6 +83,26 @@ typedef struct AppdepProfile {
     uint32_t off_skc_v6_rcv_saddr;
     uint32_t off_write_seq;
     uint32_t off_copied_seq;
+
+    /* the syscall layer: all set, or has_syscall is false */
+    bool has_syscall;
+    bool has_f_count;
+    uint64_t sym_socket_file_ops;
+    uint32_t off_task_files;
+    uint32_t off_files_fdt;
+    uint32_t off_fdt_max_fds;
+    uint32_t off_fdt_fd;
+    uint32_t off_file_f_op;
+    uint32_t off_file_private_data;
+    uint32_t off_file_f_count;
+    uint32_t off_socket_sk;
+    uint32_t off_sk_protocol;
+    uint32_t off_sk_type;
+    uint32_t off_regs_orig_ax;
+    uint32_t off_regs_ax;
+    uint32_t off_regs_di;
+    uint32_t off_regs_si;
+    uint32_t off_regs_dx;
 } AppdepProfile;
 
 /* Facts about the running guest kernel, found when arming. */
@@ -85,8 +118,10 @@ typedef struct AppdepRegs {
     uint64_t rdi;
     uint64_t rsi;
     uint64_t rdx;
+    uint64_t rsp;
     uint64_t gs_base;
     uint64_t kernel_gs_base;
+    uint64_t cr3;               /* for reads of user memory */
 } AppdepRegs;
 
 /* A per-vCPU ring of encoded records: one producer, one consumer. */
@@ -108,6 +143,7 @@ typedef struct AppdepRun {
     char vm[APPDEP_WIRE_VM_LEN + 1];
     bool armed;                 /* atomic */
     uint64_t serial;            /* atomic */
+    bool hooked[APPDEP_HOOK_COUNT];     /* written only while disarmed */
     uint64_t hits[APPDEP_HOOK_COUNT];   /* atomic */
     uint64_t filtered;          /* atomic */
     uint64_t hook_ns;           /* atomic */
@@ -125,12 +161,15 @@ struct AppdepState {
     char *profile_path;
     char *vm;
     bool rearm;
+    AppdepMechanismChoice force;
     uint64_t x_lstar;           /* qtest only: overrides MSR_LSTAR */
 
     /* BQL */
     CharBackend chr;
     AppdepRun *run;
     AppdepMechanism mechanism;
+    char *mechanism_reason;
+    const struct AppdepHookProvider *provider;  /* when armed */
     QEMUTimer *drain_timer;
     QEMUTimer *rearm_timer;
     GByteArray *pending;        /* encoded records not yet written */
@@ -140,10 +179,10 @@ struct AppdepState {
 };
 
 typedef struct AppdepHookProvider {
-    AppdepMechanism mechanism;
     /*
-     * Install hooks at @addr[kind] for every kind.  Main loop, BQL held.
-     * The provider calls appdep_hook_fire() on the vCPU thread of a hit.
+     * Install hooks at @addr[kind] for every kind whose address is not
+     * 0.  Main loop, BQL held.  The provider calls appdep_hook_fire() on
+     * the vCPU thread of a hit.
      */
     bool (*arm)(AppdepState *s, const uint64_t *addr, Error **errp);
     /* Remove the hooks.  Main loop, BQL held.  Never fails. */
@@ -174,6 +213,12 @@ void appdep_profile_clear(AppdepProfile *p);
 const char *appdep_hook_symbol(const AppdepProfile *p, AppdepHookKind kind);
 
 /* appdep-mem.c */
+/*
+ * Read user memory at @va through the 4-level page tables at @cr3 (the
+ * syscall layer's iovecs).  Any thread.
+ */
+bool appdep_mem_read_user(CPUState *cs, uint64_t cr3, uint64_t va,
+                          void *buf, size_t len);
 bool appdep_mem_read(const AppdepKernel *k, CPUState *cs, uint64_t va,
                      void *buf, size_t len);
 bool appdep_mem_read_virt(CPUState *cs, uint64_t va, void *buf, size_t len);
@@ -190,6 +235,26 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
                        CPUState *cs, AppdepHookKind kind,
                        const AppdepRegs *r, AppdepThreadRecord *rec,
                        const char **why);
+/* The current task (pid, tid, comm) into @rec; returns its address or 0. */
+uint64_t appdep_linux_current(const AppdepProfile *p, const AppdepKernel *k,
+                              CPUState *cs, const AppdepRegs *r,
+                              AppdepThreadRecord *rec, const char **why);
+/* The 4-tuple of TCP socket @sk into @rec: 1, 0 (not a connection), -1. */
+int appdep_linux_sock(const AppdepProfile *p, const AppdepKernel *k,
+                      CPUState *cs, uint64_t sk, AppdepThreadRecord *rec,
+                      const char **why);
+bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint64_t *v);
+bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint32_t *v);
+bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint16_t *v);
+
+/* appdep-syscall.c: as appdep_linux_event(), for the syscall hooks */
+int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
+                         CPUState *cs, AppdepHookKind kind,
+                         const AppdepRegs *r, AppdepThreadRecord *rec,
+                         const char **why);
 
 /* appdep-ring.c */
 AppdepRing *appdep_ring_new(void);
@@ -198,5 +263,10 @@ unsigned appdep_ring_pop(AppdepRing *r, uint8_t *buf, unsigned max);
 
 /* appdep-tcg.c */
 const AppdepHookProvider *appdep_tcg_provider(void);
+
+/* appdep-kvm.c (NULL without KVM) */
+const AppdepHookProvider *appdep_kvm_provider(void);
+/* Debug registers free for appdep (those a debugger does not hold). */
+unsigned appdep_kvm_free_debugregs(void);
 
 #endif

@@ -169,10 +169,12 @@ def make_profile(vmlinuz, out):
 
 
 def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
-             armed=True, server_port=8080, kernel_dir=None, tamper=None):
+             armed=True, server_port=8080, kernel_dir=None, tamper=None,
+             props=None):
     """Boot a server and a client VM, both traced; return what was seen.
 
-    @tamper(profile_dict) edits the profile before use (bad offsets)."""
+    @tamper(profile_dict) edits the profile before use (bad offsets);
+    @props are more appdep object properties (mechanism=syscall)."""
     with lab.Lab(kernel_dir=kernel_dir) as l:
         profile = PROFILE
         if tamper:
@@ -189,7 +191,7 @@ def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
         for name, cmd in (("srv", server_cmd), ("cli", client_cmd)):
             tracers[name] = Tracer(l.workdir, name)
             guests.append(l.add(name, cmd, smp=smp, appdep=lab.Appdep(
-                str(profile), str(tracers[name].sock)),
+                str(profile), str(tracers[name].sock), **(props or {})),
                 extra_args=["-no-shutdown"]))
         srv, cli = guests
         l.start()
@@ -299,6 +301,75 @@ def kernel_6_12():
     check_seq([recs["srv"], recs["cli"]])
     assert "6.12" in infos["cli"]["banner"], infos["cli"]["banner"]
     return f"{n} events matched on {infos['cli']['banner'][14:40]}"
+
+
+def syscall_layer(**kw):
+    """run_pair() with the syscall-layer provider forced; checks its report."""
+    gt, recs, infos = run_pair(props={"mechanism": "syscall"}, **kw)
+    for name, info in infos.items():
+        assert info["mechanism"] == "syscall-tcg", f"{name}: {info}"
+        assert "forced by mechanism=syscall" in info["mechanism-reason"], \
+            info["mechanism-reason"]
+        hooks = {h["function"]: h["hits"] for h in info["hooks"]}
+        assert set(hooks) == {"do_syscall_64", "syscall_return_site"}, hooks
+        assert all(hooks.values()), hooks
+        assert info["records-dropped"] == 0, f"{name}: {info}"
+    return gt, recs, infos
+
+
+@test
+def syscall_layer_thread_per_connection():
+    """syscall layer: the same records as the function hooks (threads)"""
+    gt, recs, infos = syscall_layer(
+        server_cmd="tcpsrv 8080 --reply-bytes 100",
+        client_cmd="tcpcli 10.0.0.1 8080 --conns 3 --reqs 4 --bytes 64 "
+                   "--reply-bytes 100 --threads 3",
+        conns=3, reqs=4, nbytes=64, reply=100)
+    n = compare(gt, recs["srv"] + recs["cli"])
+    check_seq([recs["srv"], recs["cli"]])
+    return f"{n} events matched"
+
+
+@test
+def syscall_layer_fork_server():
+    """syscall layer: fork server (the parent's close is not the last)"""
+    gt, recs, infos = syscall_layer(
+        server_cmd="tcpsrv 8080 --fork",
+        client_cmd="tcpcli 10.0.0.1 8080 --conns 3 --reqs 3 --bytes 200",
+        conns=3, reqs=3, nbytes=200, reply=200)
+    n = compare(gt, recs["srv"] + recs["cli"])
+    check_seq([recs["srv"], recs["cli"]])
+    return f"{n} events matched"
+
+
+@test
+def syscall_layer_ipv6_smp2():
+    """syscall layer: IPv6, 2 vCPUs"""
+    gt, recs, infos = syscall_layer(
+        server_cmd="tcpsrv 8080",
+        client_cmd="tcpcli fd00::1 8080 --conns 2 --reqs 3 --bytes 64 "
+                   "--ipv6 --threads 2",
+        conns=2, reqs=3, nbytes=64, reply=64, smp=2)
+    n = compare(gt, recs["srv"] + recs["cli"])
+    check_seq([recs["srv"], recs["cli"]])
+    return f"{n} events matched"
+
+
+@test
+def syscall_layer_kernel_6_12():
+    """syscall layer on the 6.12 kernel"""
+    dirs = sorted((BUILD / "kernels").glob(
+        "linux-image-6.12*-cloud-amd64-unsigned"))
+    if not dirs:
+        return "SKIP no 6.12 kernel in build/kernels"
+    gt, recs, infos = syscall_layer(
+        server_cmd="tcpsrv 8080",
+        client_cmd="tcpcli 10.0.0.1 8080 --conns 2 --reqs 3 --bytes 100 "
+                   "--threads 2",
+        conns=2, reqs=3, nbytes=100, reply=100, kernel_dir=dirs[-1])
+    n = compare(gt, recs["srv"] + recs["cli"])
+    check_seq([recs["srv"], recs["cli"]])
+    return f"{n} events matched"
 
 
 @test
@@ -454,9 +525,12 @@ def main():
     if not PROFILE.exists():
         print(f"1..0 # SKIP no profile at {PROFILE} (run make lab)")
         return 77
-    print(f"1..{len(TESTS)}", flush=True)
+    # optional arguments: run only the tests whose name contains one
+    tests = [t for t in TESTS
+             if not sys.argv[1:] or any(a in t.__name__ for a in sys.argv[1:])]
+    print(f"1..{len(tests)}", flush=True)
     failed = 0
-    for i, fn in enumerate(TESTS, 1):
+    for i, fn in enumerate(tests, 1):
         t0 = time.monotonic()
         try:
             detail = fn()

@@ -1,0 +1,119 @@
+/*
+ * appdep: KVM hook provider (hardware debug registers)
+ *
+ * Each hooked address takes one x86 debug register as an instruction
+ * breakpoint, in the slots appdep owns inside target/i386/kvm/kvm.c
+ * (gdb can neither take nor wipe them, and is told so when it wants
+ * one).  A hit is a KVM_EXIT_DEBUG handled on the vCPU thread before the
+ * BQL is taken and before the re-inject logic: the registers come from
+ * KVM_GET_REGS/KVM_GET_SREGS (no full state synchronisation), the hook
+ * runs, and the vCPU resumes with RFLAGS.RF set, so the guest neither
+ * stops nor sees a #DB.  No int3 is ever written into the guest.
+ *
+ * While appdep holds debug registers (KVM_GUESTDBG_USE_HW_BP), the
+ * guest's own hardware breakpoints do not fire: KVM owns DR0-DR7.
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/rcu.h"
+#include "qapi/error.h"
+#include "system/kvm.h"
+#include "cpu.h"
+#include "kvm/kvm_i386.h"
+#include "hw/appdep/appdep.h"
+
+typedef struct AppdepKvmHooks {
+    struct rcu_head rcu;
+    AppdepRun *run;
+    unsigned n;
+    AppdepHookKind kind[4];     /* by index in the debug-register array */
+} AppdepKvmHooks;
+
+static AppdepKvmHooks *appdep_kvm_hooks;   /* RCU */
+
+/* vCPU thread, no BQL. */
+static void appdep_kvm_hit(CPUState *cs, unsigned index,
+                           const struct kvm_regs *kr,
+                           const struct kvm_sregs *ks)
+{
+    AppdepKvmHooks *h;
+    AppdepRegs regs = {
+        .rdi = kr->rdi,
+        .rsi = kr->rsi,
+        .rdx = kr->rdx,
+        .rsp = kr->rsp,
+        .gs_base = ks->gs.base,
+        /* every hook runs after swapgs: GS.base is the per-cpu base */
+        .kernel_gs_base = 0,
+        .cr3 = ks->cr3,
+    };
+
+    RCU_READ_LOCK_GUARD();
+    h = qatomic_rcu_read(&appdep_kvm_hooks);
+    if (h && index < h->n) {
+        appdep_hook_fire(h->run, cs, h->kind[index], &regs);
+    }
+}
+
+static bool appdep_kvm_arm(AppdepState *s, const uint64_t *addr,
+                           Error **errp)
+{
+    AppdepKvmHooks *h = g_new0(AppdepKvmHooks, 1);
+    uint64_t dr[4];
+    unsigned i;
+    int ret;
+
+    h->run = s->run;
+    for (i = 0; i < APPDEP_HOOK_COUNT; i++) {
+        if (!addr[i]) {
+            continue;
+        }
+        if (h->n == 4) {
+            g_free(h);
+            error_setg(errp, "more hooks than the 4 debug registers");
+            return false;
+        }
+        dr[h->n] = addr[i];
+        h->kind[h->n++] = i;
+    }
+    qatomic_rcu_set(&appdep_kvm_hooks, h);
+    ret = kvm_x86_appdep_set_debugregs(dr, h->n, appdep_kvm_hit);
+    if (ret < 0) {
+        error_setg(errp, "cannot take %u debug registers: %u are free "
+                   "(a debugger holds the others)", h->n,
+                   kvm_x86_appdep_free_debugregs());
+        qatomic_rcu_set(&appdep_kvm_hooks, NULL);
+        g_free_rcu(h, rcu);
+        return false;
+    }
+    return true;
+}
+
+static void appdep_kvm_disarm(AppdepState *s)
+{
+    AppdepKvmHooks *old;
+
+    kvm_x86_appdep_clear_debugregs();
+    old = qatomic_xchg(&appdep_kvm_hooks, NULL);
+    if (old) {
+        g_free_rcu(old, rcu);
+    }
+}
+
+static const AppdepHookProvider appdep_kvm = {
+    .arm = appdep_kvm_arm,
+    .disarm = appdep_kvm_disarm,
+};
+
+const AppdepHookProvider *appdep_kvm_provider(void)
+{
+    return &appdep_kvm;
+}
+
+unsigned appdep_kvm_free_debugregs(void)
+{
+    return kvm_x86_appdep_free_debugregs();
+}
