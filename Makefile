@@ -5,6 +5,7 @@
 #   make demo     boot a small lab, trace it, print what appdep saw
 #   make bench    the hook-cost benchmark (figures, not a test)
 #   make bench-server  ingest and query figures of the APM server
+#   make accuracy  trajectory accuracy per server model (docs/accuracy.md)
 
 BUILD   := build
 MESON   := $(BUILD)/meson
@@ -12,7 +13,7 @@ QEMU    := $(BUILD)/qemu-build/qemu-system-x86_64
 PY      := /usr/bin/python3
 
 .PHONY: all deps qemu tools lab check check-unit check-qtest check-profile \
-        check-boot demo bench bench-server clean distclean
+        check-boot demo bench bench-server accuracy clean distclean
 
 all: qemu tools lab
 
@@ -47,6 +48,9 @@ demo: all
 
 bench: all
 	@$(PY) scripts/bench.py
+
+accuracy: all
+	@$(PY) scripts/accuracy.py
 
 bench-server: tools
 	@$(MESON)/server/appdep-bench-ingest

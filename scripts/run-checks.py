@@ -27,6 +27,7 @@ SUITES = [
     ("fwd", [PY, os.path.join(TOP, "tests/tools/test_fwd.py")]),
     ("boot", [PY, os.path.join(TOP, "tests/boot/test_boot.py")]),
     ("pipeline", [PY, os.path.join(TOP, "tests/boot/test_pipeline.py")]),
+    ("accuracy", [PY, os.path.join(TOP, "scripts/accuracy.py"), "--short"]),
 ]
 
 TAP_RE = re.compile(r"^(not ok|ok)\b(.*)$")

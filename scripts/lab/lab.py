@@ -56,7 +56,7 @@ NETNS_PREFIX = "appdep-lab-"
 
 READY_RE = r"APPDEP-LAB-READY uptime=([0-9.]+)"
 DONE_RE = r"APPDEP-LAB-DONE rc=(\d+)"
-GT_LINE_RE = re.compile(r"^(GT|BENCH|DONE|LISTEN) (\{.*\})\s*$")
+GT_LINE_RE = re.compile(r"^(GT|BENCH|DONE|LISTEN|CALL|SERVE) (\{.*\})\s*$")
 
 QMP_TIMEOUT = 10.0          # one QMP command, and connecting after start
 STOP_TIMEOUT = 10.0         # quit → exit, before SIGTERM/SIGKILL
@@ -461,7 +461,8 @@ class Guest:
         return int(self.wait_for(DONE_RE, timeout).group(1))
 
     def records(self, kind="GT"):
-        """Parsed "KIND {json}" lines (GT, BENCH, DONE, LISTEN) in order.
+        """Parsed "KIND {json}" lines in order (GT, BENCH, DONE, LISTEN;
+        CALL and SERVE of the workload programs, tests/guest/wl.h).
 
         Lines garbled by kernel messages on the same console are skipped and
         counted in .bad_lines.
