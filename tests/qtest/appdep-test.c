@@ -40,6 +40,28 @@
 #define SOCK6           0x610000ULL
 #define SOCK_MAPPED     0x620000ULL
 #define SOCK_UNIX       0x630000ULL
+/* the syscall layer's fake file table, pt_regs and user memory */
+#define SYM_SOCKET_FOPS 0x1200000ULL
+#define SYM_DO_SYSCALL  0x1100400ULL
+#define SYM_SYSRET_SITE 0x1000080ULL
+#define FILES           0x640000ULL
+#define FDT             0x650000ULL
+#define FDARR           0x660000ULL
+#define FILE_SOCK       0x670000ULL
+#define FILE_REG        0x671000ULL
+#define FILE_UDP        0x672000ULL
+#define SOCKET          0x680000ULL
+#define SOCKET_UDP      0x681000ULL
+#define SOCK_UDP        0x690000ULL
+#define REGS            0x6a0000ULL
+#define USER_PHYS       0x6b0000ULL
+#define PML4            0x6c0000ULL
+#define USER_VA         0x400000ULL
+#define NR_READ         0
+#define NR_WRITE        1
+#define NR_OPEN         2
+#define NR_CLOSE        3
+#define NR_WRITEV       20
 #define ENABLE \
     "{'execute': 'x-appdep-inspect', 'arguments': {'enable': true}}"
 #define BANNER          "Linux version 6.1.0-qtest (appdep@qtest) #1 SMP"
@@ -145,6 +167,19 @@ static char *replace(const char *s, const char *from, const char *to)
                            at + strlen(from));
 }
 
+/* The syscall layer's symbols and offsets (as appdep-profile writes). */
+static const char syscall_syms[] =
+    "\"tcp_close\": \"0x1100200\", \"do_syscall_64\": \"0x1100400\","
+    " \"syscall_return_site\": \"0x1000080\","
+    " \"socket_file_ops\": \"0x1200000\",";
+static const char syscall_offsets[] =
+    ", \"task_struct.files\": 3048, \"files_struct.fdt\": 32,"
+    " \"fdtable.max_fds\": 0, \"fdtable.fd\": 8, \"file.f_op\": 40,"
+    " \"file.private_data\": 200, \"file.f_count\": 56, \"socket.sk\": 24,"
+    " \"sock.sk_protocol\": 516, \"sock.sk_type\": 514,"
+    " \"pt_regs.orig_ax\": 120, \"pt_regs.ax\": 80, \"pt_regs.di\": 112,"
+    " \"pt_regs.si\": 104, \"pt_regs.dx\": 96";
+
 /*
  * The profile: 6.1's per-cpu current_task by default; with @data
  * "pcpu_hot", 6.2+'s pcpu_hot.current_task (at PCPU_HOT + 8).
@@ -154,6 +189,10 @@ static char *make_profile(gconstpointer data)
     g_autofree char *text = NULL;
     g_autofree char *t1 = NULL;
 
+    if (data && !strcmp(data, "syscall")) {
+        text = g_strdup_printf(profile_fmt, syscall_offsets);
+        return replace(text, "\"tcp_close\": \"0x1100200\",", syscall_syms);
+    }
     if (!data || strcmp(data, "pcpu_hot")) {
         return g_strdup_printf(profile_fmt, "");
     }
@@ -675,6 +714,229 @@ static void test_bad_profiles(Fixture *f, gconstpointer data)
     qobject_unref(query(f->qts));
 }
 
+/* The file table, a pt_regs and a user page, for the syscall layer. */
+static void write_fake_files(QTestState *qts)
+{
+    uint64_t iov[4] = { USER_VA + 0x100, 10, USER_VA + 0x200, 22 };
+
+    qtest_writeq(qts, TASK + 3048, FILES);
+    qtest_writeq(qts, FILES + 32, FDT);
+    qtest_writel(qts, FDT + 0, 8);                  /* max_fds */
+    qtest_writeq(qts, FDT + 8, FDARR);
+    qtest_writeq(qts, FDARR + 3 * 8, FILE_SOCK);    /* fd 3: TCP socket */
+    qtest_writeq(qts, FDARR + 4 * 8, FILE_REG);     /* fd 4: a file */
+    qtest_writeq(qts, FDARR + 5 * 8, 0);            /* fd 5: not open */
+    qtest_writeq(qts, FDARR + 6 * 8, FILE_UDP);     /* fd 6: UDP socket */
+    qtest_writeq(qts, FDARR + 7 * 8, 0xdead000000000000ULL); /* garbage */
+
+    qtest_writeq(qts, FILE_SOCK + 40, SYM_SOCKET_FOPS + SLIDE);
+    qtest_writeq(qts, FILE_SOCK + 200, SOCKET);
+    qtest_writeq(qts, FILE_SOCK + 56, 1);           /* f_count */
+    qtest_writeq(qts, SOCKET + 24, SOCK4);
+    qtest_writew(qts, SOCK4 + 514, 1);              /* SOCK_STREAM */
+    qtest_writew(qts, SOCK4 + 516, 6);              /* IPPROTO_TCP */
+
+    qtest_writeq(qts, FILE_REG + 40, 0xffffffff81000000ULL);
+    qtest_writeq(qts, FILE_UDP + 40, SYM_SOCKET_FOPS + SLIDE);
+    qtest_writeq(qts, FILE_UDP + 200, SOCKET_UDP);
+    qtest_writeq(qts, SOCKET_UDP + 24, SOCK_UDP);
+    qtest_writew(qts, SOCK_UDP + 514, 2);           /* SOCK_DGRAM */
+    qtest_writew(qts, SOCK_UDP + 516, 17);          /* IPPROTO_UDP */
+
+    /* 4-level page tables mapping USER_VA (PD index 2) to USER_PHYS */
+    qtest_writeq(qts, PML4, (PML4 + 0x1000) | 1);
+    qtest_writeq(qts, PML4 + 0x1000, (PML4 + 0x2000) | 1);
+    qtest_writeq(qts, PML4 + 0x2000 + 2 * 8, (PML4 + 0x3000) | 1);
+    qtest_writeq(qts, PML4 + 0x3000, USER_PHYS | 1);
+    qtest_memwrite(qts, USER_PHYS, iov, sizeof(iov));
+}
+
+/* A syscall-layer hook: pt_regs at REGS holds nr, result and arguments. */
+static QDict *syscall_event(QTestState *qts, const char *hook, uint64_t nr,
+                            uint64_t fd, uint64_t si, uint64_t dx,
+                            uint64_t ax)
+{
+    qtest_writeq(qts, REGS + 120, nr);
+    qtest_writeq(qts, REGS + 80, ax);
+    qtest_writeq(qts, REGS + 112, fd);
+    qtest_writeq(qts, REGS + 104, si);
+    qtest_writeq(qts, REGS + 96, dx);
+    /* syscall-enter: do_syscall_64(regs, nr); syscall-exit: RSP = regs */
+    return qtest_qmp(qts, "{'execute': 'x-appdep-test-event', 'arguments': "
+                     "{'hook': %s, 'rdi': %" PRIu64 ", 'rsi': %" PRIu64
+                     ", 'rdx': 0, 'rsp': %" PRIu64 ", 'cr3': %" PRIu64
+                     ", 'gs-base': %" PRIu64 ", 'kernel-gs-base': %" PRIu64 "}}",
+                     hook, (uint64_t)REGS, nr, (uint64_t)REGS, (uint64_t)PML4,
+                     (uint64_t)PCPU_BASE, (uint64_t)PCPU_BASE);
+}
+
+static QDict *syscall_ok(QTestState *qts, const char *hook, uint64_t nr,
+                         uint64_t fd, uint64_t si, uint64_t dx, uint64_t ax)
+{
+    QDict *resp = syscall_event(qts, hook, nr, fd, si, dx, ax);
+    QDict *ret;
+
+    if (!qdict_haskey(resp, "return")) {
+        g_printerr("%s\n", qdict_get_str(qdict_get_qdict(resp, "error"),
+                                         "desc"));
+        g_assert_not_reached();
+    }
+    ret = qdict_get_qdict(resp, "return");
+    qobject_ref(ret);
+    qobject_unref(resp);
+    return ret;
+}
+
+static void set_mechanism(QTestState *qts, const char *m)
+{
+    qtest_qmp_assert_success(qts, "{'execute': 'qom-set', 'arguments': "
+                             "{'path': '/objects/appdep0', 'property': "
+                             "'mechanism', 'value': %s}}", m);
+}
+
+/* Forced and automatic choices, as reported; refusals with reasons. */
+static void test_mechanism(Fixture *f, gconstpointer data)
+{
+    QDict *info, *hook;
+    QList *hooks;
+
+    write_fake_kernel(f->qts);
+    write_banner(f->qts, BANNER "\n");
+    set_lstar(f->qts, SYM_ENTRY + SLIDE);
+
+    set_mechanism(f->qts, "kvm-debugreg");
+    assert_error(qtest_qmp(f->qts, ENABLE), "needs the KVM accelerator");
+    info = query(f->qts);
+    g_assert_cmpstr(qdict_get_str(info, "mechanism"), ==, "none");
+    qobject_unref(info);
+
+    set_mechanism(f->qts, "syscall");
+    qtest_qmp_assert_success(f->qts, ENABLE);
+    expect_inspect_event(f->qts, true, "command");
+    info = query(f->qts);
+    g_assert_cmpstr(qdict_get_str(info, "mechanism"), ==, "syscall-tcg");
+    g_assert(strstr(qdict_get_str(info, "mechanism-reason"),
+                    "forced by mechanism=syscall"));
+    hooks = qdict_get_qlist(info, "hooks");
+    g_assert_cmpint(qlist_size(hooks), ==, 2);
+    hook = qobject_to(QDict, qlist_peek(hooks));
+    g_assert_cmpstr(qdict_get_str(hook, "function"), ==, "do_syscall_64");
+    g_assert_cmpuint(get_u64(hook, "address"), ==, SYM_DO_SYSCALL + SLIDE);
+    qobject_unref(info);
+
+    /* not while armed; a function hook is not installed */
+    assert_error(qtest_qmp(f->qts, "{'execute': 'qom-set', 'arguments': "
+                           "{'path': '/objects/appdep0', 'property': "
+                           "'mechanism', 'value': 'auto'}}"),
+                 "disable inspection first");
+    assert_error(test_event(f->qts, "send", SOCK4, 0, 1, PCPU_BASE),
+                 "does not hook 'send'");
+    qtest_qmp_assert_success(f->qts, "{'execute': 'x-appdep-inspect', "
+                             "'arguments': {'enable': false}}");
+    expect_inspect_event(f->qts, false, "command");
+
+    set_mechanism(f->qts, "auto");
+    qtest_qmp_assert_success(f->qts, ENABLE);
+    expect_inspect_event(f->qts, true, "command");
+    info = query(f->qts);
+    g_assert_cmpstr(qdict_get_str(info, "mechanism"), ==, "tcg-translate");
+    g_assert(strstr(qdict_get_str(info, "mechanism-reason"),
+                    "translation-time"));
+    g_assert_cmpint(qlist_size(qdict_get_qlist(info, "hooks")), ==, 3);
+    qobject_unref(info);
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_WRITE, 3, 0, 1, 0),
+                 "does not hook 'syscall-enter'");
+}
+
+/* A profile without the syscall layer cannot be forced to use it. */
+static void test_mechanism_no_syscall(Fixture *f, gconstpointer data)
+{
+    write_fake_kernel(f->qts);
+    write_banner(f->qts, BANNER "\n");
+    set_lstar(f->qts, SYM_ENTRY + SLIDE);
+    set_mechanism(f->qts, "syscall");
+    assert_error(qtest_qmp(f->qts, ENABLE), "profile lacks");
+}
+
+static void test_syscall_records(Fixture *f, gconstpointer data)
+{
+    AppdepThreadRecord rec[4];
+    QDict *r;
+
+    write_fake_kernel(f->qts);
+    write_fake_files(f->qts);
+    write_banner(f->qts, BANNER "\n");
+    set_lstar(f->qts, SYM_ENTRY + SLIDE);
+    set_mechanism(f->qts, "syscall");
+    qtest_qmp_assert_success(f->qts, ENABLE);
+    expect_inspect_event(f->qts, true, "command");
+
+    /* write(3, buf, 64) at the entry: write_seq before the data */
+    r = syscall_ok(f->qts, "syscall-enter", NR_WRITE, 3, 0, 64, 0);
+    g_assert_cmpstr(qdict_get_str(r, "op"), ==, "send");
+    g_assert_cmpint(qdict_get_int(r, "tid"), ==, 1235);
+    g_assert_cmpstr(qdict_get_str(r, "saddr"), ==, "10.0.0.1");
+    g_assert_cmpint(qdict_get_int(r, "dport"), ==, 8080);
+    g_assert_cmpint(qdict_get_int(r, "bytes"), ==, 64);
+    g_assert_cmpint(qdict_get_int(r, "seq"), ==, 1000);
+    qobject_unref(r);
+
+    /* writev(3, iov, 2): the iovecs are read from user memory */
+    r = syscall_ok(f->qts, "syscall-enter", NR_WRITEV, 3, USER_VA, 2, 0);
+    g_assert_cmpint(qdict_get_int(r, "bytes"), ==, 32);
+    qobject_unref(r);
+
+    /* read(3, ...) = 100 at the return: copied_seq counts them */
+    r = syscall_ok(f->qts, "syscall-exit", NR_READ, 3, 0, 4096, 100);
+    g_assert_cmpstr(qdict_get_str(r, "op"), ==, "recv");
+    g_assert_cmpint(qdict_get_int(r, "bytes"), ==, 100);
+    g_assert_cmpint(qdict_get_int(r, "seq"), ==, 4964);
+    qobject_unref(r);
+
+    /* close(3), the last reference */
+    r = syscall_ok(f->qts, "syscall-enter", NR_CLOSE, 3, 0, 0, 0);
+    g_assert_cmpstr(qdict_get_str(r, "op"), ==, "close");
+    qobject_unref(r);
+
+    read_records(f, rec, 4);
+    g_assert_cmpint(rec[0].op, ==, APPDEP_OP_SEND);
+    g_assert_cmpint(rec[1].bytes, ==, 32);
+    g_assert_cmpint(rec[2].op, ==, APPDEP_OP_RECV);
+    g_assert_cmpint(rec[3].op, ==, APPDEP_OP_CLOSE);
+
+    /* what is not a TCP send, receive or close gives no record */
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_OPEN, 3, 0, 0, 0),
+                 "filtered");
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_READ, 3, 0, 0, 0),
+                 "filtered");                       /* read: at the exit */
+    assert_error(syscall_event(f->qts, "syscall-exit", NR_WRITE, 3, 0, 0, 5),
+                 "filtered");                       /* write: at the entry */
+    assert_error(syscall_event(f->qts, "syscall-exit", NR_READ, 3, 0, 0,
+                               (uint64_t)-11), "filtered");  /* EAGAIN */
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_WRITE, 4, 0, 9, 0),
+                 "filtered");                       /* a regular file */
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_WRITE, 5, 0, 9, 0),
+                 "filtered");                       /* not open */
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_WRITE, 6, 0, 9, 0),
+                 "filtered");                       /* UDP */
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_WRITE, 99, 0, 9,
+                               0), "filtered");     /* >= max_fds */
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_WRITEV, 3,
+                               0x7ff000000000ULL, 2, 0),
+                 "filtered");                       /* unmapped iovec */
+    /* close of one of two references: the connection stays open */
+    qtest_writeq(f->qts, FILE_SOCK + 56, 2);
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_CLOSE, 3, 0, 0, 0),
+                 "filtered");
+
+    /* garbage: counted as bad guest memory, never trusted */
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_WRITE, 7, 0, 9, 0),
+                 "bad guest memory: struct file is not readable");
+    qtest_writeq(f->qts, TASK + 3048, 0xdead000000000000ULL);
+    assert_error(syscall_event(f->qts, "syscall-enter", NR_WRITE, 3, 0, 9, 0),
+                 "file table is not readable");
+}
+
 static void add_test_data(const char *name, const char *data,
                           void (*fn)(Fixture *, gconstpointer))
 {
@@ -702,5 +964,8 @@ int main(int argc, char **argv)
     add_test("garbage", test_garbage);
     add_test("consumer-gone", test_consumer_gone);
     add_test("bad-profiles", test_bad_profiles);
+    add_test_data("mechanism", "syscall", test_mechanism);
+    add_test("mechanism-no-syscall", test_mechanism_no_syscall);
+    add_test_data("syscall-records", "syscall", test_syscall_records);
     return g_test_run();
 }
