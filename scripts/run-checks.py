@@ -27,6 +27,7 @@ SUITES = [
     ("fwd", [PY, os.path.join(TOP, "tests/tools/test_fwd.py")]),
     ("boot", [PY, os.path.join(TOP, "tests/boot/test_boot.py")]),
     ("pipeline", [PY, os.path.join(TOP, "tests/boot/test_pipeline.py")]),
+    ("kvm", [PY, os.path.join(TOP, "tests/boot/test_kvm.py")]),
     ("accuracy", [PY, os.path.join(TOP, "scripts/accuracy.py"), "--short"]),
 ]
 

@@ -60,6 +60,7 @@ GT_LINE_RE = re.compile(r"^(GT|BENCH|DONE|LISTEN|CALL|SERVE) (\{.*\})\s*$")
 
 QMP_TIMEOUT = 10.0          # one QMP command, and connecting after start
 STOP_TIMEOUT = 10.0         # quit → exit, before SIGTERM/SIGKILL
+KVM_PROBE_TIMEOUT = 20.0    # a KVM guest that has no userland by then hangs
 CMD_TIMEOUT = 30.0          # one helper command (ip, mkinitramfs.sh)
 POLL_INTERVAL = 0.05
 MAX_CMDLINE = 2000          # x86 COMMAND_LINE_SIZE is 2048
@@ -338,7 +339,7 @@ class Guest:
         """QEMU's argv, with @netdev the -netdev value for id n0."""
         a = [str(self.lab.qemu),
              "-name", self.name,
-             "-machine", "q35", "-accel", "tcg,thread=multi",
+             "-machine", "q35", "-accel", self.lab.accel_arg(),
              "-smp", str(self.smp), "-m", str(self.mem),
              "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
              "-kernel", str(self.lab.vmlinuz), "-initrd", str(self.lab.initrd),
@@ -505,8 +506,11 @@ class Lab:
     _live = weakref.WeakSet()
 
     def __init__(self, net="auto", workdir=None, keep=None, qemu=None,
-                 kernel_dir=None, verbose=False):
+                 kernel_dir=None, verbose=False, accel="tcg"):
+        if accel not in ("tcg", "kvm"):
+            raise LabError(f"unknown accelerator {accel!r}")
         self.net = net
+        self.accel = accel
         self.qemu = qemu_binary(qemu)
         self.kernel_dir = kernel_dir
         self.verbose = verbose
@@ -519,6 +523,9 @@ class Lab:
         self.vmlinuz = self.initrd = None
         self._stopped = False
         Lab._live.add(self)
+
+    def accel_arg(self):
+        return "tcg,thread=multi" if self.accel == "tcg" else "kvm"
 
     def _log(self, msg):
         if self.verbose:
@@ -635,6 +642,35 @@ class Lab:
             elif failed or self.keep:
                 print(f"appdep-lab: logs kept in {self.workdir}", file=sys.stderr)
         return False
+
+
+def kvm_usable(timeout=KVM_PROBE_TIMEOUT, kernel_dir=None):
+    """Can a KVM guest make progress here?  Returns (bool, why).
+
+    /dev/kvm can exist while guests hang (nested virtualization without
+    support): boot one guest, bounded by @timeout seconds, and see whether
+    it reaches userland.  Never hangs: the guest is killed at the end.
+    """
+    if not os.path.exists("/dev/kvm"):
+        return False, "no /dev/kvm"
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+    except OSError as e:
+        return False, f"/dev/kvm cannot be opened: {e.strerror}"
+    with Lab(accel="kvm", kernel_dir=kernel_dir) as l:
+        g = l.add("kvmprobe", "true")
+        try:
+            l.start()
+            t = g.wait_ready(timeout=timeout)
+        except GuestTimeout:
+            return False, (f"/dev/kvm is there but a KVM guest made no "
+                           f"progress in {timeout:.0f} s (no userland on its "
+                           f"console): nested virtualization does not work "
+                           f"on this host")
+        except LabError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else "?"
+            return False, f"a KVM guest does not start: {first}"
+        return True, f"a KVM guest reached userland in {t:.1f} s"
 
 
 def cleanup_stale_netns():

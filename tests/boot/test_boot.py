@@ -170,12 +170,12 @@ def make_profile(vmlinuz, out):
 
 def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
              armed=True, server_port=8080, kernel_dir=None, tamper=None,
-             props=None):
+             props=None, accel="tcg"):
     """Boot a server and a client VM, both traced; return what was seen.
 
     @tamper(profile_dict) edits the profile before use (bad offsets);
     @props are more appdep object properties (mechanism=syscall)."""
-    with lab.Lab(kernel_dir=kernel_dir) as l:
+    with lab.Lab(kernel_dir=kernel_dir, accel=accel) as l:
         profile = PROFILE
         if tamper:
             p = json.load(open(PROFILE))

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Boot tests under KVM: the debug-register provider and the syscall layer.
+
+The same scenarios as test_boot.py, with -accel kvm.  On hosts where
+/dev/kvm exists but a KVM guest makes no progress (nested virtualization
+that does not work, as on the project's CI machines), a bounded probe
+finds that out first and every test is skipped with the reason.
+
+TAP output. Run as root (like test_boot.py).  APPDEP_KVM_PROBE_S sets the
+probe's bound (default 20 s).
+"""
+
+import os
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_boot as tb  # noqa: E402
+from test_boot import lab  # noqa: E402
+
+PROBE_S = float(os.environ.get("APPDEP_KVM_PROBE_S", lab.KVM_PROBE_TIMEOUT))
+
+TESTS = []
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+def kvm_pair(mechanism=None, **kw):
+    props = {"mechanism": mechanism} if mechanism else None
+    gt, recs, infos = tb.run_pair(accel="kvm", props=props, **kw)
+    n = tb.compare(gt, recs["srv"] + recs["cli"])
+    tb.check_seq([recs["srv"], recs["cli"]])
+    for name, info in infos.items():
+        assert info["records-dropped"] == 0, f"{name}: {info}"
+        assert all(h["hits"] > 0 for h in info["hooks"]), info["hooks"]
+    return n, infos
+
+
+@test
+def kvm_debugreg_thread_per_connection():
+    """KVM: the TCP functions in debug registers (automatic choice)"""
+    n, infos = kvm_pair(
+        server_cmd="tcpsrv 8080 --reply-bytes 100",
+        client_cmd="tcpcli 10.0.0.1 8080 --conns 3 --reqs 4 --bytes 64 "
+                   "--reply-bytes 100 --threads 3",
+        conns=3, reqs=4, nbytes=64, reply=100)
+    for info in infos.values():
+        assert info["mechanism"] == "kvm-debugreg", info
+        assert "fit the 4 free debug registers" in info["mechanism-reason"]
+    return f"{n} events matched"
+
+
+@test
+def kvm_debugreg_fork_smp2():
+    """KVM: fork server on 2 vCPUs (every vCPU gets the debug state)"""
+    n, infos = kvm_pair(
+        server_cmd="tcpsrv 8080 --fork",
+        client_cmd="tcpcli 10.0.0.1 8080 --conns 4 --reqs 3 --bytes 200 "
+                   "--threads 4",
+        conns=4, reqs=3, nbytes=200, reply=200, smp=2)
+    return f"{n} events matched"
+
+
+@test
+def kvm_syscall_layer():
+    """KVM: the syscall layer in 2 debug registers (forced)"""
+    n, infos = kvm_pair(
+        mechanism="syscall",
+        server_cmd="tcpsrv 8080",
+        client_cmd="tcpcli 10.0.0.1 8080 --conns 2 --reqs 3 --bytes 64 "
+                   "--threads 2",
+        conns=2, reqs=3, nbytes=64, reply=64)
+    for info in infos.values():
+        assert info["mechanism"] == "syscall-kvm", info
+    return f"{n} events matched"
+
+
+def gdb_packet(sock, payload):
+    """Send one GDB remote-protocol packet; return the reply's payload."""
+    csum = sum(payload.encode()) % 256
+    sock.sendall(f"${payload}#{csum:02x}".encode())
+    buf = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise lab.LabError("gdbstub closed the connection")
+        buf += chunk
+        start = buf.find(b"$")
+        end = buf.find(b"#", start + 1)
+        if start >= 0 and end >= 0 and len(buf) >= end + 3:
+            sock.sendall(b"+")
+            return buf[start + 1:end].decode()
+
+
+@test
+def kvm_gdb_cannot_take_appdep_slots():
+    """KVM: with appdep's 3 debug registers armed, gdb gets 1, then an error"""
+    port = lab.free_tcp_port()
+    with lab.Lab(accel="kvm") as l:
+        tracer = tb.Tracer(l.workdir, "gdb")
+        g = l.add("gdb", "sleep 60", appdep=lab.Appdep(
+            str(tb.PROFILE), str(tracer.sock)),
+            extra_args=["-gdb", f"tcp:127.0.0.1:{port}"])
+        l.start()
+        g.wait_ready(timeout=60)
+        tb.arm(g)
+        info = g.qmp.execute("x-query-appdep")
+        assert info["mechanism"] == "kvm-debugreg", info
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            gdb_packet(s, "?")
+            base = 0xffffffff81000000 + info["kaslr-slide"]
+            first = gdb_packet(s, f"Z1,{base:x},1")
+            second = gdb_packet(s, f"Z1,{base + 16:x},1")
+            gdb_packet(s, "z1,%x,1" % base)
+            s.sendall(b"$c#63")         # resume; no reply until a stop
+        assert first == "OK", first
+        assert second.startswith("E"), second
+        assert "appdep holds 3 of the 4 debug registers" in g.qemu_stderr()
+        tracer.stop()
+    return "gdb got the free slot, then an error naming appdep"
+
+
+def main():
+    if not tb.PROFILE.exists():
+        print(f"1..0 # SKIP no profile at {tb.PROFILE} (run make lab)")
+        return 77
+    tests = [t for t in TESTS
+             if not sys.argv[1:] or any(a in t.__name__ for a in sys.argv[1:])]
+    print(f"1..{len(tests)}", flush=True)
+    t0 = time.monotonic()
+    usable, why = lab.kvm_usable(timeout=PROBE_S)
+    print(f"# KVM probe ({time.monotonic() - t0:.0f}s): {why}", flush=True)
+    failed = 0
+    for i, fn in enumerate(tests, 1):
+        if not usable:
+            print(f"ok {i} - {fn.__name__} # SKIP {why}", flush=True)
+            continue
+        t0 = time.monotonic()
+        try:
+            detail = fn()
+            print(f"ok {i} - {fn.__name__}: {fn.__doc__} ({detail}, "
+                  f"{time.monotonic() - t0:.0f}s)", flush=True)
+        except Exception:
+            failed += 1
+            print(f"not ok {i} - {fn.__name__}: {fn.__doc__}", flush=True)
+            for line in traceback.format_exc().splitlines():
+                print(f"# {line}", flush=True)
+        finally:
+            tb.Tracer.stop_all()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
