@@ -1295,6 +1295,64 @@ int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
     return scan_result(s, out, len0, rc, corrupt);
 }
 
+int appdep_store_vm_threads(AppdepStore *s, const char *vm, GArray *tids)
+{
+    uint8_t start[APPDEP_STORE_THREAD_PREFIX_MAX];
+    size_t plen;
+    guint len0;
+    MDB_val k, d;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_cursor_op op = MDB_SET_RANGE;
+    int rc;
+
+    if (!tids || g_array_get_element_size(tids) != sizeof(uint32_t) ||
+        !vm || !str_fits(vm, APPDEP_WIRE_VM_LEN)) {
+        return -EINVAL;
+    }
+    len0 = tids->len;
+    plen = thread_prefix(start, vm, 0);
+    rc = store_begin(s, MDB_RDONLY, &txn);
+    if (rc) {
+        return store_err(rc);
+    }
+    rc = mdb_cursor_open(txn, s->thread_dbi, &cur);
+    if (rc) {
+        store_end_read(s, txn);
+        return store_err(rc);
+    }
+    k.mv_size = plen;
+    k.mv_data = start;
+    for (;;) {
+        const uint8_t *kp;
+        uint32_t tid;
+
+        rc = mdb_cursor_get(cur, &k, &d, op);
+        op = MDB_NEXT_NODUP;
+        if (rc) {
+            break;
+        }
+        kp = k.mv_data;
+        /* vm | 0 comes first: a key of another VM ends the run */
+        if (k.mv_size != plen || memcmp(kp, start, plen - 4) != 0) {
+            break;
+        }
+        tid = (uint32_t)kp[plen - 4] << 24 | (uint32_t)kp[plen - 3] << 16 |
+              (uint32_t)kp[plen - 2] << 8 | kp[plen - 1];
+        g_array_append_val(tids, tid);
+    }
+    if (rc == MDB_NOTFOUND) {
+        rc = 0;
+    }
+    mdb_cursor_close(cur);
+    store_end_read(s, txn);
+    if (rc) {
+        g_array_set_size(tids, len0);
+        return store_err(rc);
+    }
+    return 0;
+}
+
 int appdep_store_count(AppdepStore *s, uint64_t *n)
 {
     MDB_txn *txn;

@@ -155,6 +155,15 @@ int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
                               uint64_t t0, uint64_t t1, GArray *out,
                               size_t limit);
 
+/*
+ * Append to @tids (a GArray of uint32_t, not cleared first) the thread
+ * ids of VM @vm that have entries in the thread index, in ascending
+ * order.  0, -EINVAL (@tids of another element size, @vm NULL or longer
+ * than APPDEP_WIRE_VM_LEN) or an LMDB code (@tids left as it was).  Any
+ * thread.
+ */
+int appdep_store_vm_threads(AppdepStore *s, const char *vm, GArray *tids);
+
 /* Number of messages stored, in *@n.  0 or LMDB code.  Any thread. */
 int appdep_store_count(AppdepStore *s, uint64_t *n);
 

@@ -1,0 +1,66 @@
+/*
+ * appdep server: trajectory queries over the store, reading only the
+ * threads and time intervals a trajectory involves.
+ *
+ * appdep_trajectory_roots() and appdep_trajectory_build() work on the
+ * exchanges of a whole time window; loading a window of a busy store
+ * costs far more than the trees in it.  These functions gather, through
+ * the store's per-thread index (appdep_store_thread_range()), only the
+ * messages the same computation looks at, and run it on them:
+ *
+ * - the tree below a root request: the messages of the root's server
+ *   thread during the root's interval (request sent to response
+ *   received), then of the server threads of the calls made in it, and
+ *   so on down: every thread of the tree, over the root's interval;
+ * - the roots served by an application: the messages of the threads of
+ *   its VM over the window, and those of the client threads of the
+ *   requests they received (a request is a root unless its client thread
+ *   made it while serving another request, which that thread's own
+ *   messages tell).
+ *
+ * The results are those of the window computation as long as every
+ * thread's messages that matter lie in the intervals read: a connection
+ * used by a third thread (neither end of the request) or a server
+ * thread that was already serving a request when the root began and
+ * still was when it made a call are not seen the same way.  The unit
+ * test (tests/unit/test-trajectory.c) compares both on nested multi-tier
+ * traffic.
+ *
+ * Errors: 0 or a store code (negative, appdep_store_strerror()).
+ * Threads: any (store reads only).
+ *
+ * Copyright (c) 2026 appdep authors
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef APPDEP_QUERY_H
+#define APPDEP_QUERY_H
+
+#include <glib.h>
+#include "store.h"
+#include "trajectory.h"
+
+#define APPDEP_QUERY_PAIR_FIRST     64      /* messages first read to find
+                                               a request's response */
+#define APPDEP_QUERY_MAX_THREADS    4096    /* threads read for one tree */
+
+/*
+ * Fill @roots (GArray of AppdepMessage, emptied first) with the requests
+ * of the trajectories appdep_trajectory_roots(@vm, @comm, @port) finds
+ * among the messages with send_ns in [@w0, @w1), keeping those sent
+ * before @t1, in time order.  @comm may be NULL (any), @port 0 (any).
+ */
+int appdep_query_roots(AppdepStore *s, uint64_t w0, uint64_t w1,
+                       const char *vm, const char *comm, uint16_t port,
+                       uint64_t t1, GArray *roots);
+
+/*
+ * The tree appdep_trajectory_build() gives below request @req among the
+ * messages with send_ns in [@w0, @w1), in *@out (free with
+ * appdep_traj_node_free(); its exchanges are owned by the tree).
+ * -ENOENT when @req is not stored in the window; *@out NULL on error.
+ */
+int appdep_query_trajectory(AppdepStore *s, uint64_t w0, uint64_t w1,
+                            const AppdepMessage *req, AppdepTrajNode **out);
+
+#endif /* APPDEP_QUERY_H */
