@@ -41,6 +41,7 @@ TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "scripts" / "lab"))
 sys.path.insert(0, str(TOP / "tests" / "boot"))
 import lab  # noqa: E402
+import test_pipeline  # noqa: E402
 from test_boot import PROFILE, arm  # noqa: E402
 from test_pipeline import (FWD, SERVER, Api, add_traced_guests,  # noqa: E402
                            free_port, start_fwd, start_server)
@@ -388,9 +389,13 @@ def main():
                     help="a few requests per scenario, TAP output")
     ap.add_argument("--requests", type=int, help="requests per scenario")
     ap.add_argument("--keep", action="store_true", help="keep the logs")
+    ap.add_argument("--server", help="the appdep-server to test (default: "
+                    "build/meson/server/appdep-server)")
     args = ap.parse_args()
+    if args.server:
+        test_pipeline.SERVER = Path(args.server).resolve()
     n = args.requests or (8 if args.short else 300)
-    for f in (PROFILE, SERVER, FWD):
+    for f in (PROFILE, test_pipeline.SERVER, FWD):
         if not f.exists():
             print(f"1..0 # SKIP {f} is missing (run make)")
             return 77

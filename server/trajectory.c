@@ -11,10 +11,32 @@
 
 struct AppdepExchanges {
     GArray *ex;                 /* AppdepExchange, by request time */
-    GHashTable *by_client;      /* AppdepThreadId * (in ex) -> GArray of
-                                   indices, time order */
-    GHashTable *is_child;       /* index + 1 when some exchange calls it */
+    guint *parent;              /* per exchange: its parent, or NO_PARENT */
+    GPtrArray *kids;            /* per exchange: GArray of child indices in
+                                   time order, or NULL */
 };
+
+#define NO_PARENT G_MAXUINT
+
+/*
+ * What one thread did, as seen in the exchanges (attribution of calls to
+ * the requests a thread serves).  At equal times a request opens before a
+ * call and closes after it: a call sent at the instant the request
+ * arrived or was answered still belongs to it.
+ */
+enum EvKind {
+    EV_OPEN,                    /* a request this thread serves arrived */
+    EV_RECV_REQ,                /* this thread read a request */
+    EV_CALL_RECV,               /* this thread read the reply to a call */
+    EV_CALL_SEND,               /* this thread sent a request (a call) */
+    EV_CLOSE,                   /* this thread answered a request */
+};
+
+typedef struct ThreadEv {
+    uint64_t t;
+    guint kind;
+    guint ex;
+} ThreadEv;
 
 static guint thread_hash(gconstpointer p)
 {
@@ -51,15 +73,34 @@ static gint ex_time_cmp(gconstpointer a, gconstpointer b)
            x->req.send_ns > y->req.send_ns;
 }
 
-const AppdepThreadId *appdep_exchange_server(const AppdepExchange *e)
+static gint ev_cmp(gconstpointer a, gconstpointer b)
 {
-    if (e->req.receiver.tid || !e->has_resp) {
-        return &e->req.receiver;
+    const ThreadEv *x = a, *y = b;
+
+    if (x->t != y->t) {
+        return x->t < y->t ? -1 : 1;
     }
-    return &e->resp.sender;
+    if (x->kind != y->kind) {
+        return x->kind < y->kind ? -1 : 1;
+    }
+    return x->ex < y->ex ? -1 : x->ex > y->ex;
 }
 
-/* When the server thread had the request, and when it answered. */
+/*
+ * The thread that served @e: the one that answered it, else the one that
+ * read the request.  They differ when a thread reads requests and hands
+ * them to workers (an acceptor feeding a thread pool): the worker made
+ * the calls and sent the answer.
+ */
+const AppdepThreadId *appdep_exchange_server(const AppdepExchange *e)
+{
+    if (e->has_resp && e->resp.sender.tid) {
+        return &e->resp.sender;
+    }
+    return &e->req.receiver;
+}
+
+/* When the request reached the server, and when it was answered. */
 static uint64_t served_from(const AppdepExchange *e)
 {
     return e->req.recv_ns ? e->req.recv_ns : e->req.send_ns;
@@ -72,38 +113,146 @@ static uint64_t served_until(const AppdepExchange *e)
 
 static void free_array(gpointer p)
 {
-    g_array_free(p, TRUE);
+    if (p) {
+        g_array_free(p, TRUE);
+    }
 }
 
-/* Indices of @k's exchanges whose request left in [t0, t1]. */
-static void client_range(const AppdepExchanges *x, const AppdepThreadId *t,
-                         uint64_t t0, uint64_t t1, GArray *out)
+static void add_ev(GHashTable *threads, const AppdepThreadId *t, uint64_t at,
+                   guint kind, guint ex)
 {
-    GArray *idx = g_hash_table_lookup(x->by_client, t);
-    guint lo = 0, hi, i;
+    GArray *evs;
+    ThreadEv ev = { .t = at, .kind = kind, .ex = ex };
 
-    if (!idx || !t->tid) {
+    if (!t->tid) {
         return;
     }
-    hi = idx->len;
-    while (lo < hi) {           /* first request at or after t0 */
-        guint mid = (lo + hi) / 2;
-        const AppdepExchange *e = &g_array_index(
-            x->ex, AppdepExchange, g_array_index(idx, guint, mid));
+    evs = g_hash_table_lookup(threads, t);
+    if (!evs) {
+        evs = g_array_new(FALSE, FALSE, sizeof(ThreadEv));
+        g_hash_table_insert(threads, (gpointer)t, evs);
+    }
+    g_array_append_val(evs, ev);
+}
 
-        if (e->req.send_ns < t0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
+static bool in_open(const GArray *open, guint k)
+{
+    guint i;
+
+    for (i = 0; i < open->len; i++) {
+        if (g_array_index(open, guint, i) == k) {
+            return true;
         }
     }
-    for (i = lo; i < idx->len; i++) {
-        guint k = g_array_index(idx, guint, i);
+    return false;
+}
 
-        if (g_array_index(x->ex, AppdepExchange, k).req.send_ns > t1) {
+/*
+ * The request a call belongs to, among the requests @open that its thread
+ * was serving when it sent the call.  One open request: that one (the
+ * thread rule).  Several (one thread serving many requests: an event
+ * loop, or a worker whose next requests already wait in a queue): the
+ * thread's last act before the call decides.  Having read a request, it
+ * calls on that request's behalf; after a call or its reply, it works on
+ * that call's request; after answering a request, a synchronous worker
+ * turns to the next one it answers (the open request answered first).
+ * A call that is the first exchange on a new connection was decided when
+ * the connection was opened, which no record shows: an event loop may
+ * have read other requests while connecting.  It goes to the oldest open
+ * request that has no call yet, if there is one.
+ */
+static guint attribute(const AppdepExchanges *x, const GArray *open,
+                       const guint *ncalls, guint call, guint last_kind,
+                       guint last_ex)
+{
+    guint i, best = NO_PARENT;
+
+    if (!open->len) {
+        return NO_PARENT;
+    }
+    if (open->len == 1) {
+        return g_array_index(open, guint, 0);
+    }
+    if (g_array_index(x->ex, AppdepExchange, call).first_on_conn) {
+        for (i = 0; i < open->len; i++) {
+            guint k = g_array_index(open, guint, i);
+
+            if (!ncalls[k] &&
+                (best == NO_PARENT ||
+                 served_from(&g_array_index(x->ex, AppdepExchange, k)) <
+                 served_from(&g_array_index(x->ex, AppdepExchange, best)))) {
+                best = k;
+            }
+        }
+        if (best != NO_PARENT) {
+            return best;
+        }
+    }
+    if (last_kind == EV_RECV_REQ && in_open(open, last_ex)) {
+        return last_ex;
+    }
+    if ((last_kind == EV_CALL_SEND || last_kind == EV_CALL_RECV) &&
+        x->parent[last_ex] != NO_PARENT && in_open(open, x->parent[last_ex])) {
+        return x->parent[last_ex];
+    }
+    for (i = 0; i < open->len; i++) {
+        guint k = g_array_index(open, guint, i);
+        const AppdepExchange *e = &g_array_index(x->ex, AppdepExchange, k);
+        const AppdepExchange *b;
+
+        if (best == NO_PARENT) {
+            best = k;
+            continue;
+        }
+        b = &g_array_index(x->ex, AppdepExchange, best);
+        if (served_until(e) < served_until(b) ||
+            (served_until(e) == served_until(b) &&
+             served_from(e) < served_from(b))) {
+            best = k;
+        }
+    }
+    return best;
+}
+
+/*
+ * Attribute the calls of one thread, walking its events in time order;
+ * @ncalls counts the calls attributed to each exchange so far.
+ */
+static void attribute_thread(AppdepExchanges *x, GArray *evs, guint *ncalls)
+{
+    g_autoptr(GArray) open = g_array_new(FALSE, FALSE, sizeof(guint));
+    guint i, j, last_kind = EV_CLOSE, last_ex = NO_PARENT;
+
+    g_array_sort(evs, ev_cmp);
+    for (i = 0; i < evs->len; i++) {
+        const ThreadEv *ev = &g_array_index(evs, ThreadEv, i);
+
+        switch (ev->kind) {
+        case EV_OPEN:
+            g_array_append_val(open, ev->ex);
+            break;
+        case EV_CLOSE:
+            for (j = 0; j < open->len; j++) {
+                if (g_array_index(open, guint, j) == ev->ex) {
+                    g_array_remove_index(open, j);
+                    break;
+                }
+            }
+            last_kind = EV_CLOSE;
+            break;
+        case EV_CALL_SEND:
+            x->parent[ev->ex] = attribute(x, open, ncalls, ev->ex, last_kind,
+                                          last_ex);
+            if (x->parent[ev->ex] != NO_PARENT) {
+                ncalls[x->parent[ev->ex]]++;
+            }
+            /* fall through */
+        case EV_RECV_REQ:
+        case EV_CALL_RECV:
+            last_kind = ev->kind;
+            last_ex = ev->ex;
             break;
         }
-        g_array_append_val(out, k);
     }
 }
 
@@ -111,6 +260,10 @@ AppdepExchanges *appdep_exchanges_new(const AppdepMessage *msgs, size_t n)
 {
     AppdepExchanges *x = g_new0(AppdepExchanges, 1);
     g_autofree guint *order = g_new(guint, n ?: 1);
+    g_autoptr(GHashTable) threads = NULL;
+    g_autofree guint *ncalls = NULL;
+    GHashTableIter it;
+    gpointer v;
     guint i;
 
     for (i = 0; i < n; i++) {
@@ -129,6 +282,8 @@ AppdepExchanges *appdep_exchanges_new(const AppdepMessage *msgs, size_t n)
         }
         memset(&e, 0, sizeof(e));
         e.req = *a;
+        e.first_on_conn = !i || memcmp(&a->conn, &msgs[order[i - 1]].conn,
+                                       sizeof(a->conn));
         if (b && b->direction == APPDEP_DIR_RESPONSE &&
             !memcmp(&a->conn, &b->conn, sizeof(a->conn))) {
             e.resp = *b;
@@ -139,40 +294,48 @@ AppdepExchanges *appdep_exchanges_new(const AppdepMessage *msgs, size_t n)
     }
     g_array_sort(x->ex, ex_time_cmp);
 
-    /* keys point into x->ex, which no longer changes */
-    x->by_client = g_hash_table_new_full(thread_hash, thread_eq, NULL,
-                                         free_array);
+    /* every thread's acts; keys point into x->ex, which no longer changes */
+    threads = g_hash_table_new_full(thread_hash, thread_eq, NULL, free_array);
     for (i = 0; i < x->ex->len; i++) {
         const AppdepExchange *e = &g_array_index(x->ex, AppdepExchange, i);
-        GArray *idx;
+        const AppdepThreadId *srv = appdep_exchange_server(e);
 
-        if (!e->req.sender.tid) {
-            continue;
+        if (served_until(e)) {
+            add_ev(threads, srv, served_from(e), EV_OPEN, i);
+            add_ev(threads, srv, served_until(e), EV_CLOSE, i);
         }
-        idx = g_hash_table_lookup(x->by_client, &e->req.sender);
-        if (!idx) {
-            idx = g_array_new(FALSE, FALSE, sizeof(guint));
-            g_hash_table_insert(x->by_client, (gpointer)&e->req.sender, idx);
+        if (e->req.recv_ns) {
+            add_ev(threads, &e->req.receiver, e->req.recv_ns, EV_RECV_REQ, i);
         }
-        g_array_append_val(idx, i);
+        add_ev(threads, &e->req.sender, e->req.send_ns, EV_CALL_SEND, i);
+        if (e->has_resp && e->resp.recv_ns) {
+            add_ev(threads, &e->resp.receiver, e->resp.recv_ns, EV_CALL_RECV,
+                   i);
+        }
     }
-    /* mark every exchange that is the child of another */
-    x->is_child = g_hash_table_new(g_direct_hash, g_direct_equal);
+    x->parent = g_new(guint, x->ex->len ?: 1);
     for (i = 0; i < x->ex->len; i++) {
-        const AppdepExchange *e = &g_array_index(x->ex, AppdepExchange, i);
-        g_autoptr(GArray) kids = g_array_new(FALSE, FALSE, sizeof(guint));
-        guint j;
+        x->parent[i] = NO_PARENT;
+    }
+    ncalls = g_new0(guint, x->ex->len ?: 1);
+    g_hash_table_iter_init(&it, threads);
+    while (g_hash_table_iter_next(&it, NULL, &v)) {
+        attribute_thread(x, v, ncalls);
+    }
+    x->kids = g_ptr_array_new_full(x->ex->len, free_array);
+    g_ptr_array_set_size(x->kids, x->ex->len);
+    for (i = 0; i < x->ex->len; i++) {
+        GArray *k;
 
-        if (!served_until(e)) {
+        if (x->parent[i] == NO_PARENT) {
             continue;
         }
-        client_range(x, appdep_exchange_server(e), served_from(e),
-                     served_until(e), kids);
-        for (j = 0; j < kids->len; j++) {
-            g_hash_table_add(x->is_child,
-                             GUINT_TO_POINTER(g_array_index(kids, guint, j) +
-                                              1));
+        k = g_ptr_array_index(x->kids, x->parent[i]);
+        if (!k) {
+            k = g_array_new(FALSE, FALSE, sizeof(guint));
+            g_ptr_array_index(x->kids, x->parent[i]) = k;
         }
+        g_array_append_val(k, i);
     }
     return x;
 }
@@ -181,8 +344,8 @@ void appdep_exchanges_free(AppdepExchanges *x)
 {
     if (x) {
         g_array_free(x->ex, TRUE);
-        g_hash_table_destroy(x->by_client);
-        g_hash_table_destroy(x->is_child);
+        g_free(x->parent);
+        g_ptr_array_free(x->kids, TRUE);
         g_free(x);
     }
 }
@@ -208,7 +371,7 @@ GArray *appdep_trajectory_roots(const AppdepExchanges *x, const char *vm,
         const AppdepExchange *e = &g_array_index(x->ex, AppdepExchange, i);
         const AppdepThreadId *s = appdep_exchange_server(e);
 
-        if (g_hash_table_contains(x->is_child, GUINT_TO_POINTER(i + 1))) {
+        if (x->parent[i] != NO_PARENT) {
             continue;
         }
         if ((vm && strcmp(s->vm, vm)) || (comm && strcmp(s->comm, comm)) ||
@@ -225,7 +388,7 @@ static AppdepTrajNode *build(const AppdepExchanges *x, guint k,
 {
     const AppdepExchange *e = &g_array_index(x->ex, AppdepExchange, k);
     AppdepTrajNode *n = g_new0(AppdepTrajNode, 1);
-    g_autoptr(GArray) kids = g_array_new(FALSE, FALSE, sizeof(guint));
+    const GArray *kids = g_ptr_array_index(x->kids, k);
     guint i;
 
     n->ex = e;
@@ -235,11 +398,9 @@ static AppdepTrajNode *build(const AppdepExchanges *x, guint k,
     n->children = g_ptr_array_new_with_free_func(
         (GDestroyNotify)appdep_traj_node_free);
     (*budget)--;
-    if (depth >= APPDEP_TRAJ_MAX_DEPTH || !served_until(e)) {
+    if (depth >= APPDEP_TRAJ_MAX_DEPTH || !kids) {
         return n;
     }
-    client_range(x, appdep_exchange_server(e), served_from(e),
-                 served_until(e), kids);
     for (i = 0; i < kids->len && *budget; i++) {
         g_ptr_array_add(n->children,
                         build(x, g_array_index(kids, guint, i), depth + 1,

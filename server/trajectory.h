@@ -4,11 +4,16 @@
  * An *exchange* is a request message and the response that follows it
  * on the same connection.  A trajectory is a tree of exchanges rooted at
  * one request to the selected application: the children of an exchange
- * handled by server thread T are the exchanges T started between
- * receiving the request and sending the response (the thread rule of
- * DESIGN.md section 6), found recursively, so indirect dependencies
- * appear.  A dependency map aggregates the exchanges of a time window
- * per application: VM + program (+ listening port for servers).
+ * served by thread T (the thread that answered it) are the exchanges T
+ * started between the request's arrival and the answer (the thread rule
+ * of DESIGN.md section 6), found recursively, so indirect dependencies
+ * appear.  Every exchange has at most one parent: when T was serving
+ * several requests at once (an event loop, or a worker whose next
+ * requests already wait in a queue), a call goes to the request T last
+ * acted for (see attribute() in trajectory.c); docs/accuracy.md measures
+ * how often that is right, server model by server model.  A dependency
+ * map aggregates the exchanges of a time window per application: VM +
+ * program (+ listening port for servers).
  *
  * Pure: inputs are message arrays, outputs are trees, maps and text.
  *
@@ -29,6 +34,8 @@ typedef struct AppdepExchange {
     AppdepMessage req;
     AppdepMessage resp;
     bool has_resp;
+    bool first_on_conn;         /* no earlier exchange on its connection
+                                   among the messages given */
 } AppdepExchange;
 
 typedef struct AppdepTrajNode {

@@ -223,6 +223,142 @@ static void test_untraced_and_escaping(void)
     g_array_free(m, TRUE);
 }
 
+/*
+ * One exchange with every time and thread given: the request sent by @cli
+ * at @t[0], read by @rcv at @t[1]; the response sent by @ans at @t[2],
+ * read by @cli at @t[3].  Connection 10.0.0.c:cport -> 10.0.0.s:sport.
+ */
+static void exchange_at(GArray *out, const AppdepThreadId *cli, uint8_t c,
+                        uint16_t cport, const AppdepThreadId *rcv,
+                        const AppdepThreadId *ans, uint8_t s, uint16_t sport,
+                        const uint64_t t[4])
+{
+    exchange(out, cli, c, cport, rcv, s, sport, t[0], t[2]);
+    g_array_index(out, AppdepMessage, out->len - 1).recv_ns = t[1];
+    g_array_index(out, AppdepMessage, out->len - 2).sender = *ans;
+    g_array_index(out, AppdepMessage, out->len - 2).recv_ns = t[3];
+}
+
+/*
+ * The client ports of the children of each root on client port @cport,
+ * "," between children and "|" between roots, in time order.
+ */
+static GString *kids_of(const AppdepExchanges *x, uint16_t cport)
+{
+    g_autoptr(GArray) roots = appdep_trajectory_roots(x, "web", NULL, 8080);
+    GString *out = g_string_new(NULL);
+    guint i, j;
+
+    for (i = 0; i < roots->len; i++) {
+        AppdepTrajNode *t = appdep_trajectory_build(
+            x, g_array_index(roots, guint, i));
+
+        if (t->ex->req.conn.cport == cport) {
+            if (out->len) {
+                g_string_append_c(out, '|');
+            }
+            for (j = 0; j < t->children->len; j++) {
+                const AppdepTrajNode *k = g_ptr_array_index(t->children, j);
+
+                g_string_append_printf(out, "%s%u", j ? "," : "",
+                                       k->ex->req.conn.cport);
+            }
+            check_nested(t);
+        }
+        appdep_traj_node_free(t);
+    }
+    return out;
+}
+
+#define AT(a, b, c, d) ((const uint64_t[4]){ T0 + (a), T0 + (b), T0 + (c), \
+                                             T0 + (d) })
+
+/*
+ * A thread pool fed by an acceptor: thread 61 reads requests A and C and
+ * queues them; worker 62 answers A, then C, calling the backend for each.
+ * The server of each is the worker, and each call belongs to the request
+ * the worker answers next, although C was waiting while A's call ran.
+ */
+static void test_pool(void)
+{
+    g_autoptr(GArray) m = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
+    AppdepThreadId c1, c2, acc, wrk, be;
+    AppdepExchanges *x;
+    g_autoptr(GString) a = NULL, c = NULL;
+
+    thread(&c1, "client", "cli", 11);
+    thread(&c2, "client", "cli", 12);
+    thread(&acc, "web", "srv", 61);
+    thread(&wrk, "web", "srv", 62);
+    thread(&be, "db", "db", 71);
+    exchange_at(m, &c1, 1, 40000, &acc, &wrk, 2, 8080,
+                AT(0, 1 * MS, 10 * MS, 11 * MS));
+    exchange_at(m, &c2, 1, 40001, &acc, &wrk, 2, 8080,
+                AT(1 * MS, 2 * MS, 20 * MS, 21 * MS));
+    exchange_at(m, &wrk, 2, 50000, &be, &be, 4, 5432,
+                AT(3 * MS, 4 * MS, 7 * MS, 8 * MS));
+    exchange_at(m, &wrk, 2, 50001, &be, &be, 4, 5432,
+                AT(12 * MS, 13 * MS, 17 * MS, 18 * MS));
+    x = appdep_exchanges_new((AppdepMessage *)m->data, m->len);
+    a = kids_of(x, 40000);
+    c = kids_of(x, 40001);
+    g_assert_cmpstr(a->str, ==, "50000");
+    g_assert_cmpstr(c->str, ==, "50001");
+    g_assert_cmpuint(appdep_exchange_server(appdep_exchanges_get(x, 0))->tid,
+                     ==, 62);
+    appdep_exchanges_free(x);
+}
+
+/*
+ * An event loop (thread 61) serves A and B at once over kept-open
+ * backend connections: it reads A, calls for A, reads B, calls for B,
+ * then answers both.  Each call belongs to the request read just before
+ * it.  Then C and D: C's call needs a new connection, and D, read while
+ * it connects, is called for first on a kept connection; C's call on the
+ * new connection still belongs to C.
+ */
+static void test_event_loop(void)
+{
+    g_autoptr(GArray) m = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
+    AppdepThreadId c1, c2, ev, be;
+    AppdepExchanges *x;
+    g_autoptr(GString) a = NULL, b = NULL, c = NULL, d = NULL;
+
+    thread(&c1, "client", "cli", 11);
+    thread(&c2, "client", "cli", 12);
+    thread(&ev, "web", "srv", 61);
+    thread(&be, "db", "db", 71);
+    /* earlier traffic on the kept connections: no request was open */
+    exchange_at(m, &ev, 2, 50000, &be, &be, 4, 5432,
+                AT(0, 1 * MS, 2 * MS, 3 * MS));
+    exchange_at(m, &ev, 2, 50001, &be, &be, 4, 5432,
+                AT(4 * MS, 5 * MS, 6 * MS, 7 * MS));
+    exchange_at(m, &c1, 1, 40000, &ev, &ev, 2, 8080,
+                AT(10 * MS, 11 * MS, 30 * MS, 31 * MS));
+    exchange_at(m, &ev, 2, 50000, &be, &be, 4, 5432,
+                AT(12 * MS, 13 * MS, 20 * MS, 21 * MS));
+    exchange_at(m, &c2, 1, 40001, &ev, &ev, 2, 8080,
+                AT(14 * MS, 15 * MS, 32 * MS, 33 * MS));
+    exchange_at(m, &ev, 2, 50001, &be, &be, 4, 5432,
+                AT(16 * MS, 17 * MS, 22 * MS, 29 * MS));
+    /* C (read at 41) connects; D (read at 43) is called for at 44 */
+    exchange_at(m, &c1, 1, 40000, &ev, &ev, 2, 8080,
+                AT(40 * MS, 41 * MS, 60 * MS, 61 * MS));
+    exchange_at(m, &c2, 1, 40001, &ev, &ev, 2, 8080,
+                AT(42 * MS, 43 * MS, 62 * MS, 63 * MS));
+    exchange_at(m, &ev, 2, 50000, &be, &be, 4, 5432,
+                AT(44 * MS, 45 * MS, 50 * MS, 51 * MS));
+    exchange_at(m, &ev, 2, 50002, &be, &be, 4, 5432,
+                AT(46 * MS, 47 * MS, 52 * MS, 53 * MS));
+    x = appdep_exchanges_new((AppdepMessage *)m->data, m->len);
+    a = kids_of(x, 40000);
+    b = kids_of(x, 40001);
+    /* two roots per client connection: A then C, B then D */
+    g_assert_cmpstr(a->str, ==, "50000|50002");
+    g_assert_cmpstr(b->str, ==, "50001|50000");
+    appdep_exchanges_free(x);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -230,5 +366,7 @@ int main(int argc, char **argv)
     g_test_add_func("/trajectory/map", test_map);
     g_test_add_func("/trajectory/untraced-and-escaping",
                     test_untraced_and_escaping);
+    g_test_add_func("/trajectory/pool", test_pool);
+    g_test_add_func("/trajectory/event-loop", test_event_loop);
     return g_test_run();
 }
