@@ -3,7 +3,9 @@
 #   make          build everything: patched QEMU, tools, guest lab
 #   make check    run every test (unit, qtest, profile, boot under TCG)
 #   make demo     boot a small lab, trace it, print what appdep saw
-#   make bench    the hook-cost benchmark (figures, not a test)
+#   make bench    the hook-cost benchmark (figures, not a test): function
+#                 hooks and the syscall layer under TCG; bench-kvm: the same
+#                 under KVM, where a KVM guest can run
 #   make bench-server  ingest and query figures of the APM server
 #   make accuracy  trajectory accuracy per server model (docs/accuracy.md)
 
@@ -13,7 +15,7 @@ QEMU    := $(BUILD)/qemu-build/qemu-system-x86_64
 PY      := /usr/bin/python3
 
 .PHONY: all deps qemu tools lab check check-unit check-qtest check-profile \
-        check-boot demo bench bench-server accuracy clean distclean
+        check-boot demo bench bench-kvm bench-server accuracy clean distclean
 
 all: qemu tools lab
 
@@ -47,7 +49,10 @@ demo: all
 	@$(PY) scripts/demo.py
 
 bench: all
-	@$(PY) scripts/bench.py
+	@$(PY) scripts/bench.py --mechanisms
+
+bench-kvm: all
+	@$(PY) scripts/bench.py --mechanisms --accel kvm
 
 accuracy: all
 	@$(PY) scripts/accuracy.py
