@@ -799,6 +799,7 @@ static void test_mechanism(Fixture *f, gconstpointer data)
 {
     QDict *info, *hook;
     QList *hooks;
+    char *hmp;
 
     write_fake_kernel(f->qts);
     write_banner(f->qts, BANNER "\n");
@@ -823,6 +824,11 @@ static void test_mechanism(Fixture *f, gconstpointer data)
     g_assert_cmpstr(qdict_get_str(hook, "function"), ==, "do_syscall_64");
     g_assert_cmpuint(get_u64(hook, "address"), ==, SYM_DO_SYSCALL + SLIDE);
     qobject_unref(info);
+    hmp = qtest_hmp(f->qts, "info appdep");
+    g_assert(strstr(hmp, "inspection on, mechanism syscall-tcg"));
+    g_assert(strstr(hmp, "mechanism chosen: forced by mechanism=syscall"));
+    g_assert(strstr(hmp, "hook do_syscall_64"));
+    g_free(hmp);
 
     /* not while armed; a function hook is not installed */
     assert_error(qtest_qmp(f->qts, "{'execute': 'qom-set', 'arguments': "
