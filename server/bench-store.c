@@ -6,12 +6,20 @@
  *                      [--span S] [--jitter-us J] [--threads T]
  *                      [--queries] [--keep]
  *
- * Inserts N synthetic messages (T threads over 16 VMs, both ends of every
- * message seen, so two thread keys each) spread evenly over S seconds,
- * each up to J us late, in batches of B, and prints the committed rate.
- * MODE: durable (default), nometasync, nosync, or all (one fresh store
- * per mode).  With --queries it times a one-hour range scan, the same
- * with a limit, and a one-hour thread_range, on the last store.
+ * Inserts N synthetic messages spread evenly over S seconds, in batches
+ * of B, and prints the committed rate.  The traffic is request trees of
+ * four tiers (T threads over 16 VMs: VMs 0-3 clients, 4-7 web, 8-11 app,
+ * 12-15 db): a client calls a web thread, which calls two app threads,
+ * each calling a db thread; 5 exchanges, 10 messages, both ends of each
+ * seen (two thread index entries); a tree is up to J us late.  MODE:
+ * durable (default), nometasync, nosync, or all (one fresh store per
+ * mode).  With --queries it times, on the last store: a one-hour range
+ * scan, the same with a limit, a one-hour thread_range, the one-hour
+ * dependency map (range + exchanges + map), and trajectory queries: per
+ * root through the thread index (query.c, median and p99 over many
+ * roots), and the API's trajectory query of one web VM over an hour and
+ * over a minute, both the old way (load the window) and through
+ * query.c.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -22,7 +30,9 @@
 #include <stdlib.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include "query.h"
 #include "store.h"
+#include "trajectory.h"
 
 #define BENCH_VMS           16
 #define BENCH_MAX_THREADS   (BENCH_VMS * 1024)
@@ -32,6 +42,10 @@
 #define BENCH_QUERY_REPEAT  5
 #define BENCH_QUERY_LIMIT   1000
 #define BENCH_MAX_BATCH     (1 << 20)
+#define BENCH_TREE_MSGS     10      /* messages of one request tree */
+#define BENCH_TRAJ_ROOTS    2000    /* roots timed one by one */
+#define BENCH_API_MARGIN_NS (60ULL * BENCH_NS_PER_S)    /* as the API's */
+#define BENCH_API_LIMIT     20      /* trees an API query shows */
 
 typedef struct BenchOpts {
     gint64 count;
@@ -73,29 +87,75 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Tier of VM v: 0 clients, 1 web, 2 app, 3 db. */
+static const AppdepThreadId *tier_thread(unsigned tier, uint64_t pick)
+{
+    unsigned per_vm = MAX(nthreads / BENCH_VMS, 1);
+    unsigned vm = tier * (BENCH_VMS / 4) + pick % (BENCH_VMS / 4);
+    unsigned k = (pick / (BENCH_VMS / 4)) % per_vm;
+
+    return &threads[MIN(vm + k * BENCH_VMS, nthreads - 1)];
+}
+
+/*
+ * Message @i: message i % 10 of request tree i / 10, which starts at
+ * tree * 10 * step_ns (less its lateness).  In time order: the client's
+ * request to web; web's first call to app, app's call to db, db's and
+ * app's answers; the same for the second call; web's answer.  Every
+ * exchange has its own connection.
+ */
 static void make_message(AppdepMessage *m, uint64_t i, uint64_t step_ns,
                          uint64_t jitter_ns)
 {
-    uint64_t r = mix(i);
-    unsigned a = r % nthreads;
-    unsigned b = (r >> 16) % nthreads;
+    static const struct {
+        uint8_t cli, srv;       /* tiers */
+        uint8_t ex;             /* exchange of the tree */
+        uint8_t dir;
+        uint32_t at_us;         /* since the tree's start */
+    } plan[BENCH_TREE_MSGS] = {
+        { 0, 1, 0, APPDEP_DIR_REQUEST, 0 },
+        { 1, 2, 1, APPDEP_DIR_REQUEST, 1000 },
+        { 2, 3, 2, APPDEP_DIR_REQUEST, 1300 },
+        { 2, 3, 2, APPDEP_DIR_RESPONSE, 2000 },
+        { 1, 2, 1, APPDEP_DIR_RESPONSE, 3000 },
+        { 1, 2, 3, APPDEP_DIR_REQUEST, 4000 },
+        { 2, 3, 4, APPDEP_DIR_REQUEST, 4300 },
+        { 2, 3, 4, APPDEP_DIR_RESPONSE, 5000 },
+        { 1, 2, 3, APPDEP_DIR_RESPONSE, 6000 },
+        { 0, 1, 0, APPDEP_DIR_RESPONSE, 7500 },
+    };
+    static const uint16_t sport[4] = { 0, 80, 8080, 5432 };
+    uint64_t tree = i / BENCH_TREE_MSGS, r = mix(tree);
+    unsigned j = i % BENCH_TREE_MSGS;
+    /* the threads of each tier in this tree (app: one per call) */
+    uint64_t pick[4][2] = {
+        { r, r }, { tree, tree }, { 2 * tree, 2 * tree + 1 },
+        { 2 * tree, 2 * tree + 1 },
+    };
+    unsigned call = plan[j].ex >= 3;
+    const AppdepThreadId *cli = tier_thread(plan[j].cli,
+                                            pick[plan[j].cli][call]);
+    const AppdepThreadId *srv = tier_thread(plan[j].srv,
+                                            pick[plan[j].srv][call]);
+    uint64_t start = BENCH_T_BASE + tree * BENCH_TREE_MSGS * step_ns -
+                     (jitter_ns ? (r >> 32) % jitter_ns : 0);
+    uint64_t conn = tree * 5 + plan[j].ex;
 
     memset(m, 0, sizeof(*m));
-    m->send_ns = BENCH_T_BASE + i * step_ns -
-                 (jitter_ns ? (r >> 32) % jitter_ns : 0);
+    m->send_ns = start + plan[j].at_us * 1000ULL;
     m->recv_ns = m->send_ns + 50000;
-    m->sender = threads[a];
-    m->receiver = threads[b];
-    m->direction = i & 1 ? APPDEP_DIR_RESPONSE : APPDEP_DIR_REQUEST;
-    m->bytes = r & 0xffff;
-    m->seq = r >> 32;
+    m->direction = plan[j].dir;
+    m->sender = plan[j].dir == APPDEP_DIR_REQUEST ? *cli : *srv;
+    m->receiver = plan[j].dir == APPDEP_DIR_REQUEST ? *srv : *cli;
+    m->bytes = plan[j].dir == APPDEP_DIR_REQUEST ? 64 + (r & 0xff) : 1000;
+    m->seq = (uint32_t)(conn * 7919);
     m->conn.family = APPDEP_FAMILY_IPV4;
-    m->conn.caddr[0] = 10;
-    m->conn.caddr[3] = a % BENCH_VMS;
-    m->conn.saddr[0] = 10;
-    m->conn.saddr[3] = b % BENCH_VMS;
-    m->conn.cport = 32768 + (r & 0x7fff);
-    m->conn.sport = 8080;
+    m->conn.caddr[0] = m->conn.saddr[0] = 10;
+    m->conn.caddr[2] = (cli - threads) % BENCH_VMS;
+    m->conn.saddr[2] = (srv - threads) % BENCH_VMS;
+    m->conn.caddr[3] = (conn >> 16) & 0xff;
+    m->conn.cport = 1024 + conn % 64000;
+    m->conn.sport = sport[plan[j].srv];
 }
 
 static bool parse_sync(const char *name, AppdepStoreSync *sync)
@@ -225,9 +285,175 @@ static int time_query(AppdepStore *s, const char *name, QueryFn *fn,
     return 0;
 }
 
+static void print_lat(const char *name, gint64 *us, unsigned n,
+                      const char *extra)
+{
+    qsort(us, n, sizeof(us[0]), cmp_i64);
+    printf("query  %-34s %s: median %.3f ms, p99 %.3f ms, max %.3f ms "
+           "(%u runs)\n", name, extra, us[n / 2] / 1e3,
+           us[n * 99 / 100] / 1e3, us[n - 1] / 1e3, n);
+}
+
+/* The one-hour map, as the API builds it: range, exchanges, map. */
+static int time_map(AppdepStore *s, uint64_t t0)
+{
+    gint64 us[BENCH_QUERY_REPEAT];
+    guint nmsg = 0, nedge = 0;
+    unsigned i;
+
+    for (i = 0; i < BENCH_QUERY_REPEAT; i++) {
+        g_autoptr(GArray) msgs = g_array_new(FALSE, FALSE,
+                                             sizeof(AppdepMessage));
+        uint64_t a = t0 + i * BENCH_HOUR_NS;
+        gint64 t = g_get_monotonic_time();
+        AppdepExchanges *x;
+        GArray *edges;
+        int rc;
+
+        rc = appdep_store_range(s, a, a + BENCH_HOUR_NS, msgs, 0);
+        if (rc < 0) {
+            return rc;
+        }
+        x = appdep_exchanges_new((AppdepMessage *)msgs->data, msgs->len);
+        edges = appdep_map_build(x, a, a + BENCH_HOUR_NS);
+        us[i] = g_get_monotonic_time() - t;
+        nmsg = msgs->len;
+        nedge = edges->len;
+        g_array_free(edges, TRUE);
+        appdep_exchanges_free(x);
+    }
+    {
+        g_autofree char *what = g_strdup_printf("%u msgs, %u edges", nmsg,
+                                                nedge);
+
+        print_lat("map 1 h", us, BENCH_QUERY_REPEAT, what);
+    }
+    return 0;
+}
+
+static unsigned tree_size(const AppdepTrajNode *n)
+{
+    unsigned k = 1;
+    guint i;
+
+    for (i = 0; i < n->children->len; i++) {
+        k += tree_size(g_ptr_array_index(n->children, i));
+    }
+    return k;
+}
+
+/* One tree per root, through the thread index, over many roots. */
+static int time_trajectories(AppdepStore *s, const BenchOpts *o)
+{
+    uint64_t step_ns = (uint64_t)o->span_s * BENCH_NS_PER_S / o->count;
+    uint64_t trees = o->count / BENCH_TREE_MSGS;
+    unsigned n = MIN(BENCH_TRAJ_ROOTS, trees), i, full = 0;
+    g_autofree gint64 *us = g_new(gint64, n ?: 1);
+
+    if (!n) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        uint64_t tree = trees * i / n;
+        AppdepMessage req;
+        AppdepTrajNode *t = NULL;
+        gint64 t0;
+        int rc;
+
+        make_message(&req, tree * BENCH_TREE_MSGS, step_ns,
+                     (uint64_t)o->jitter_us * 1000);
+        t0 = g_get_monotonic_time();
+        /* the window of an API query of the hour around it */
+        rc = appdep_query_trajectory(s, req.send_ns - BENCH_HOUR_NS / 2,
+                                     req.send_ns + BENCH_HOUR_NS / 2 +
+                                     BENCH_API_MARGIN_NS, &req, &t);
+        us[i] = g_get_monotonic_time() - t0;
+        if (rc < 0) {
+            return rc;
+        }
+        full += tree_size(t) == 5;
+        appdep_traj_node_free(t);
+    }
+    {
+        g_autofree char *what = g_strdup_printf("%u/%u trees complete", full,
+                                                n);
+
+        print_lat("trajectory of one root (query.c)", us, n, what);
+    }
+    return 0;
+}
+
+/* The API's trajectory query of app @vm over [a, b): old and new way. */
+static int time_api_traj(AppdepStore *s, const char *name, const char *vm,
+                         uint64_t a, uint64_t b, bool old)
+{
+    gint64 us[BENCH_QUERY_REPEAT];
+    guint nroots = 0;
+    unsigned i, r;
+    int rc;
+
+    for (i = 0; i < BENCH_QUERY_REPEAT; i++) {
+        uint64_t t0 = a + i * (b - a), t1 = t0 + (b - a);
+        uint64_t w1 = t1 + BENCH_API_MARGIN_NS;
+        gint64 t = g_get_monotonic_time();
+
+        if (old) {
+            g_autoptr(GArray) msgs = g_array_new(FALSE, FALSE,
+                                                 sizeof(AppdepMessage));
+            g_autoptr(GArray) roots = NULL;
+            AppdepExchanges *x;
+
+            rc = appdep_store_range(s, t0, w1, msgs, 0);
+            if (rc < 0) {
+                return rc;
+            }
+            x = appdep_exchanges_new((AppdepMessage *)msgs->data, msgs->len);
+            roots = appdep_trajectory_roots(x, vm, NULL, 0);
+            for (r = nroots = 0; r < roots->len; r++) {
+                guint k = g_array_index(roots, guint, r);
+
+                if (appdep_exchanges_get(x, k)->req.send_ns >= t1) {
+                    continue;
+                }
+                if (nroots++ < BENCH_API_LIMIT) {
+                    appdep_traj_node_free(appdep_trajectory_build(x, k));
+                }
+            }
+            appdep_exchanges_free(x);
+        } else {
+            g_autoptr(GArray) roots = g_array_new(FALSE, FALSE,
+                                                  sizeof(AppdepMessage));
+
+            rc = appdep_query_roots(s, t0, w1, vm, NULL, 0, t1, roots);
+            for (r = 0; rc == 0 && r < MIN(roots->len, BENCH_API_LIMIT);
+                 r++) {
+                AppdepTrajNode *tree = NULL;
+
+                rc = appdep_query_trajectory(
+                    s, t0, w1, &g_array_index(roots, AppdepMessage, r),
+                    &tree);
+                appdep_traj_node_free(tree);
+            }
+            if (rc < 0) {
+                return rc;
+            }
+            nroots = roots->len;
+        }
+        us[i] = g_get_monotonic_time() - t;
+    }
+    {
+        g_autofree char *what = g_strdup_printf("%u roots, %d shown", nroots,
+                                                BENCH_API_LIMIT);
+
+        print_lat(name, us, BENCH_QUERY_REPEAT, what);
+    }
+    return 0;
+}
+
 static int bench_queries(AppdepStore *s, const BenchOpts *o)
 {
     uint64_t t0 = BENCH_T_BASE + (uint64_t)o->span_s * BENCH_NS_PER_S / 4;
+    const char *web = tier_thread(1, 0)->vm;
     uint64_t n;
     gint64 t;
     int rc;
@@ -245,6 +471,28 @@ static int bench_queries(AppdepStore *s, const BenchOpts *o)
     }
     if (!rc) {
         rc = time_query(s, "thread_range 1 h", q_thread, t0);
+    }
+    if (!rc) {
+        rc = time_map(s, t0);
+    }
+    if (!rc) {
+        rc = time_trajectories(s, o);
+    }
+    if (!rc) {
+        rc = time_api_traj(s, "API trajectories 1 h, old (window)", web, t0,
+                           t0 + BENCH_HOUR_NS, true);
+    }
+    if (!rc) {
+        rc = time_api_traj(s, "API trajectories 1 h (query.c)", web, t0,
+                           t0 + BENCH_HOUR_NS, false);
+    }
+    if (!rc) {
+        rc = time_api_traj(s, "API trajectories 1 min, old (window)", web,
+                           t0, t0 + 60 * BENCH_NS_PER_S, true);
+    }
+    if (!rc) {
+        rc = time_api_traj(s, "API trajectories 1 min (query.c)", web, t0,
+                           t0 + 60 * BENCH_NS_PER_S, false);
     }
     return rc;
 }
