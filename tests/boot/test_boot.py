@@ -434,9 +434,30 @@ def garbage_never_hurts():
         hits = sum(h["hits"] for h in info["hooks"])
         assert hits > 0 and hits == info["records-emitted"] + \
             info["records-filtered"] + info["records-dropped"], (name, info)
-    return (f"cross-check failures dropped; junk offsets: "
+    junk = (f"junk offsets: "
             f"{sum(i['records-emitted'] for i in infos.values())} emitted, "
             f"{sum(i['records-filtered'] for i in infos.values())} filtered")
+
+    def tamper3(p):
+        # the syscall layer walks the file table and pt_regs from the wrong
+        # places: pointers into anything, fds resolved to junk
+        o = p["offsets"]
+        o["task_struct.files"] = 0x10
+        o["fdtable.fd"] = 0x7f8
+        o["pt_regs.di"] = 0
+        o["pt_regs.orig_ax"] = 0x48
+    gt, recs, infos = run_pair(
+        "tcpsrv 8080",
+        "tcpcli 10.0.0.1 8080 --conns 2 --reqs 5 --bytes 64",
+        conns=2, reqs=5, nbytes=64, reply=64, tamper=tamper3,
+        props={"mechanism": "syscall"})
+    for name, info in infos.items():
+        hits = sum(h["hits"] for h in info["hooks"])
+        assert info["mechanism"] == "syscall-tcg", info
+        assert hits > 0 and hits == info["records-emitted"] + \
+            info["records-filtered"] + info["records-dropped"], (name, info)
+    return (f"cross-check failures dropped; {junk}; syscall layer on junk: "
+            f"{sum(i['records-dropped'] for i in infos.values())} dropped")
 
 
 ANALYZE = BUILD / "meson" / "server" / "appdep-analyze"
