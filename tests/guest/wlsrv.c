@@ -643,8 +643,16 @@ static void ev_event(EvConn *e, uint32_t events)
     }
     n = ev_read(e);
     if (n < 0) {
+        EvConn **p;
+
         if (e->backend && e->peer) {
             ev_close(e->peer);
+        }
+        for (p = &ev_free; *p; p = &(*p)->next_free) {
+            if (*p == e) {
+                *p = e->next_free;      /* an idle upstream went away */
+                break;
+            }
         }
         ev_close(e);
         return;
