@@ -107,9 +107,10 @@ static void appdep_push(AppdepRun *run, CPUState *cs,
                         const AppdepThreadRecord *rec)
 {
     unsigned idx = cs->cpu_index;
+    AppdepRing *ring = idx < run->nrings ?
+                       qatomic_load_acquire(&run->rings[idx]) : NULL;
 
-    if (idx >= run->nrings || !run->rings[idx] ||
-        !appdep_ring_push(run->rings[idx], rec)) {
+    if (!ring || !appdep_ring_push(ring, rec)) {
         qatomic_inc(&run->drop_ring_full);
     }
 }
@@ -171,6 +172,23 @@ bool appdep_hook_fire_test(AppdepState *s, AppdepHookKind kind,
 static void appdep_drain_timer_arm(AppdepState *s);
 
 /*
+ * Give every vCPU a ring: those present when arming, and those
+ * hot-plugged since (their first events, until the next drain, count as
+ * ring-full drops).  Main loop, BQL.
+ */
+static void appdep_add_rings(AppdepRun *run)
+{
+    CPUState *cs;
+
+    CPU_FOREACH(cs) {
+        if (cs->cpu_index < run->nrings && !run->rings[cs->cpu_index]) {
+            qatomic_store_release(&run->rings[cs->cpu_index],
+                                  appdep_ring_new());
+        }
+    }
+}
+
+/*
  * Move records from the rings to the chardev.  Main loop, BQL.  Writes
  * are non-blocking: what the peer does not take stays pending, and the
  * rings fill up (and drop, counted) behind it.
@@ -183,6 +201,9 @@ static void appdep_drain(void *opaque)
     guint old;
     int w;
 
+    if (qatomic_read(&run->armed)) {
+        appdep_add_rings(run);
+    }
     for (i = 0; i < run->nrings; i++) {
         if (!run->rings[i]) {
             continue;
@@ -335,11 +356,7 @@ bool appdep_arm(AppdepState *s, AppdepInspectReason reason, Error **errp)
         addr[i] = hooked[i] ? kernel.hook_addr[i] : 0;
     }
 
-    CPU_FOREACH(cs) {
-        if (cs->cpu_index < run->nrings && !run->rings[cs->cpu_index]) {
-            run->rings[cs->cpu_index] = appdep_ring_new();
-        }
-    }
+    appdep_add_rings(run);
     if (prov && !prov->arm(s, addr, errp)) {
         s->mechanism = APPDEP_MECHANISM_NONE;
         return false;

@@ -170,11 +170,12 @@ def make_profile(vmlinuz, out):
 
 def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
              armed=True, server_port=8080, kernel_dir=None, tamper=None,
-             props=None, accel="tcg"):
+             props=None, accel="tcg", after_arm=None):
     """Boot a server and a client VM, both traced; return what was seen.
 
     @tamper(profile_dict) edits the profile before use (bad offsets);
-    @props are more appdep object properties (mechanism=syscall)."""
+    @props are more appdep object properties (mechanism=syscall);
+    @after_arm(srv, cli) runs once both are armed."""
     with lab.Lab(kernel_dir=kernel_dir, accel=accel) as l:
         profile = PROFILE
         if tamper:
@@ -198,6 +199,8 @@ def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
         if armed:
             for g in guests:
                 arm(g)
+        if after_arm:
+            after_arm(srv, cli)
         assert cli.wait_done(timeout=240) == 0, "client failed"
         # the server's last close comes a moment after the client's
         deadline = time.monotonic() + 30
@@ -270,6 +273,30 @@ def smp2_threads_on_both_vcpus():
     cpus = {e["cpu"] for e in gt if e["prog"] == "tcpcli"}
     assert cpus == {0, 1}, f"client threads ran on CPUs {cpus}"
     return f"{n} events matched on CPUs {sorted(cpus)}"
+
+
+@test
+def vcpu_hotplug():
+    """a vCPU hot-plugged while armed gets a ring; its threads are traced"""
+    def plug(srv, cli):
+        slot = next(c for c in cli.qmp.execute("query-hotpluggable-cpus")
+                    if "qom-path" not in c)
+        cli.qmp.execute("device_add", dict(slot["props"], driver=slot["type"],
+                                           id="cpu1"))
+    gt, recs, infos = run_pair(
+        "tcpsrv 8080",
+        "while [ ! -e /sys/devices/system/cpu/cpu1/online ]; do sleep 0.1; "
+        "done; echo 1 > /sys/devices/system/cpu/cpu1/online; "
+        "tcpcli 10.0.0.1 8080 --conns 2 --reqs 4 --bytes 64 --threads 2",
+        conns=2, reqs=4, nbytes=64, reply=64, smp="1,maxcpus=2",
+        after_arm=plug)
+    n = compare(gt, recs["srv"] + recs["cli"])
+    check_seq([recs["srv"], recs["cli"]])
+    # every event matched, and the client's threads ran on both vCPUs
+    vcpus = {e["cpu"] for e in gt if e["prog"] == "tcpcli"}
+    assert vcpus == {0, 1}, f"client threads ran on CPUs {vcpus}"
+    assert infos["cli"]["records-dropped"] == 0, infos["cli"]
+    return f"{n} events matched, client on vCPUs {sorted(vcpus)}"
 
 
 @test
