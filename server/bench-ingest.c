@@ -7,9 +7,11 @@
  * Synthesises the records of N request/response exchanges between
  * client and server threads of 16 VMs (each exchange: a send and a
  * receive on each side, so 4 per-thread records and 2 inter-thread
- * messages), then times: the conversion alone, the commit of the
- * messages alone, and conversion plus commit in the server's batching
- * (flush and put_batch every 4096 records).
+ * messages), then times: the conversion alone, and conversion plus
+ * commit in the server's batching (flush every 4096 records, put_batch
+ * every --commit-every records), with the share of put_batch; then the
+ * record log the server also keeps (put_records), one commit per
+ * forwarder frame of 1024 records and one per --commit-every records.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -23,6 +25,7 @@
 
 #define BENCH_VMS           16
 #define BENCH_FLUSH_EVERY   4096    /* converter flushes, records */
+#define BENCH_FRAME_RECORDS 1024    /* appdep-fwd's default batch */
 
 static AppdepThreadRecord rec(unsigned vm, unsigned peer, uint32_t tid,
                               uint8_t op, uint16_t lport, uint16_t rport,
@@ -84,7 +87,7 @@ int main(int argc, char **argv)
     AppdepStore *store = NULL;
     uint64_t nmsg = 0, t = 1700000000ULL * 1000000000ULL;
     size_t nrec, i, k = 0;
-    gint64 t0, t1, t2, t3, tc, commit_us = 0;
+    gint64 t0, t1, t2, t3, tc, commit_us = 0, rec_us[2];
     int rc;
 
     ctx = g_option_context_new(NULL);
@@ -163,6 +166,28 @@ int main(int argc, char **argv)
     }
     t3 = g_get_monotonic_time();
     appdep_converter_free(cv);
+
+    /*
+     * 4: the record log the server commits before acknowledging each
+     * frame (put_records), one durable commit per forwarder frame, and
+     * with the frames of a whole commit interval merged into one.
+     */
+    for (k = 0; k < 2; k++) {
+        size_t per = k ? (size_t)commit_every : BENCH_FRAME_RECORDS;
+        uint64_t batch = 1;
+        gint64 t = g_get_monotonic_time();
+
+        for (i = 0; i < nrec; i += per) {
+            rc = appdep_store_put_records(store, &recs[i], MIN(per, nrec - i),
+                                          k ? "merged" : "frames", batch++);
+            if (rc < 0) {
+                fprintf(stderr, "appdep-bench-ingest: %s\n",
+                        appdep_store_strerror(rc));
+                return 1;
+            }
+        }
+        rec_us[k] = g_get_monotonic_time() - t;
+    }
     appdep_store_close(store);
     {
         g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
@@ -184,5 +209,9 @@ int main(int argc, char **argv)
     printf("  of which put_batch:   %10.0f records/s  %10.0f messages/s"
            "  (%.0f%% of the time)\n", nrec / (commit_us / 1e6),
            nmsg / (commit_us / 1e6), 100.0 * commit_us / (t3 - t2));
+    printf("  record log, one commit per %d-record frame: %10.0f records/s\n",
+           BENCH_FRAME_RECORDS, nrec / (rec_us[0] / 1e6));
+    printf("  record log, one commit per %" G_GINT64_FORMAT " records: "
+           "%10.0f records/s\n", commit_every, nrec / (rec_us[1] / 1e6));
     return 0;
 }

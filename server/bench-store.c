@@ -529,14 +529,15 @@ int main(int argc, char **argv)
 {
     static const char *const all[] = { "durable", "nometasync", "nosync" };
     BenchOpts o = {
-        .count = 2000000, .batch = 4096, .span_s = 86400, .jitter_us = 1000,
-        .threads = 1024,
+        .count = 10000000, .batch = 100000, .span_s = 86400,
+        .jitter_us = 1000, .threads = 1024,
     };
     GOptionEntry entries[] = {
         { "count", 'n', 0, G_OPTION_ARG_INT64, &o.count,
-          "messages to insert (2000000)", "N" },
+          "messages to insert (10000000)", "N" },
         { "batch", 'b', 0, G_OPTION_ARG_INT, &o.batch,
-          "messages per transaction (4096)", "B" },
+          "messages per transaction (100000: the server commits the "
+          "messages of one second at once)", "B" },
         { "sync", 's', 0, G_OPTION_ARG_STRING, &o.sync,
           "durable, nometasync, nosync or all (durable)", "MODE" },
         { "dir", 'd', 0, G_OPTION_ARG_FILENAME, &o.dir,

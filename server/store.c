@@ -1413,7 +1413,8 @@ typedef struct RecCtx {
 static int store_put_records_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
 {
     RecCtx *ctx = opaque;
-    uint64_t uniq = atomic_load(&s->next_uniq), last = 0;
+    uint64_t uniq = atomic_load(&s->next_uniq), last = 0, last_ns = 0;
+    MDB_cursor *cur;
     bool found;
     MDB_val k, d;
     size_t i;
@@ -1430,19 +1431,38 @@ static int store_put_records_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     if (ctx->n > UINT64_MAX - uniq) {
         return -EOVERFLOW;
     }
+    rc = mdb_cursor_open(txn, s->rec_dbi, &cur);
+    if (rc) {
+        return rc;
+    }
+    rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+    if (rc == 0 && k.mv_size == APPDEP_STORE_MSG_KEY_LEN) {
+        last_ns = get_be64(k.mv_data);
+    } else if (rc != MDB_NOTFOUND && rc != 0) {
+        mdb_cursor_close(cur);
+        return rc;
+    }
     for (i = 0; i < ctx->n; i++) {
         uint8_t key[APPDEP_STORE_MSG_KEY_LEN];
+        unsigned flags = MDB_RESERVE | MDB_NOOVERWRITE;
 
+        /* as in msg: a record not older than the newest is appended */
+        if (ctx->recs[i].time_ns >= last_ns) {
+            flags |= MDB_APPEND;
+            last_ns = ctx->recs[i].time_ns;
+        }
         msg_key(key, ctx->recs[i].time_ns, uniq++);
         k.mv_size = sizeof(key);
         k.mv_data = key;
         d.mv_size = APPDEP_WIRE_THREAD_LEN;
-        rc = mdb_put(txn, s->rec_dbi, &k, &d, MDB_RESERVE | MDB_NOOVERWRITE);
+        rc = mdb_cursor_put(cur, &k, &d, flags);
         if (rc) {
+            mdb_cursor_close(cur);
             return rc;
         }
         appdep_wire_encode_thread(&ctx->recs[i], d.mv_data);
     }
+    mdb_cursor_close(cur);
     rc = meta_put_u64(txn, s->meta_dbi, ctx->key, ctx->batch);
     if (!rc) {
         rc = meta_put_u64(txn, s->meta_dbi, STORE_META_UNIQ, uniq);
