@@ -14,7 +14,6 @@ import os
 import socket
 import sys
 import time
-import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -175,31 +174,12 @@ def main():
     if not tb.PROFILE.exists():
         print(f"1..0 # SKIP no profile at {tb.PROFILE} (run make lab)")
         return 77
-    tests = [t for t in TESTS
-             if not sys.argv[1:] or any(a in t.__name__ for a in sys.argv[1:])]
-    print(f"1..{len(tests)}", flush=True)
     t0 = time.monotonic()
     usable, why = lab.kvm_usable(timeout=PROBE_S)
     print(f"# KVM probe ({time.monotonic() - t0:.0f}s): {why}", flush=True)
     startable = usable or "no progress" in why
-    failed = 0
-    for i, fn in enumerate(tests, 1):
-        if not (usable if fn.needs_progress else startable):
-            print(f"ok {i} - {fn.__name__} # SKIP {why}", flush=True)
-            continue
-        t0 = time.monotonic()
-        try:
-            detail = fn()
-            print(f"ok {i} - {fn.__name__}: {fn.__doc__} ({detail}, "
-                  f"{time.monotonic() - t0:.0f}s)", flush=True)
-        except Exception:
-            failed += 1
-            print(f"not ok {i} - {fn.__name__}: {fn.__doc__}", flush=True)
-            for line in traceback.format_exc().splitlines():
-                print(f"# {line}", flush=True)
-        finally:
-            tb.Tracer.stop_all()
-    return 1 if failed else 0
+    return tb.run_tests(TESTS, lambda fn: None if (
+        usable if fn.needs_progress else startable) else why)
 
 
 if __name__ == "__main__":

@@ -315,10 +315,9 @@ static QDict *test_event(QTestState *qts, const char *hook, uint64_t rdi,
                      hook, rdi, rsi, rdx, gs, gs);
 }
 
-static QDict *event_ok(QTestState *qts, const char *hook, uint64_t rdi,
-                       uint64_t rsi, uint64_t rdx)
+/* The "return" of a successful x-appdep-test-event (the record). */
+static QDict *take_return(QDict *resp)
 {
-    QDict *resp = test_event(qts, hook, rdi, rsi, rdx, PCPU_BASE);
     QDict *ret;
 
     if (!qdict_haskey(resp, "return")) {
@@ -330,6 +329,12 @@ static QDict *event_ok(QTestState *qts, const char *hook, uint64_t rdi,
     qobject_ref(ret);
     qobject_unref(resp);
     return ret;
+}
+
+static QDict *event_ok(QTestState *qts, const char *hook, uint64_t rdi,
+                       uint64_t rsi, uint64_t rdx)
+{
+    return take_return(test_event(qts, hook, rdi, rsi, rdx, PCPU_BASE));
 }
 
 /* Read exactly @n records from the stream, within a few seconds. */
@@ -773,18 +778,7 @@ static QDict *syscall_event(QTestState *qts, const char *hook, uint64_t nr,
 static QDict *syscall_ok(QTestState *qts, const char *hook, uint64_t nr,
                          uint64_t fd, uint64_t si, uint64_t dx, uint64_t ax)
 {
-    QDict *resp = syscall_event(qts, hook, nr, fd, si, dx, ax);
-    QDict *ret;
-
-    if (!qdict_haskey(resp, "return")) {
-        g_printerr("%s\n", qdict_get_str(qdict_get_qdict(resp, "error"),
-                                         "desc"));
-        g_assert_not_reached();
-    }
-    ret = qdict_get_qdict(resp, "return");
-    qobject_ref(ret);
-    qobject_unref(resp);
-    return ret;
+    return take_return(syscall_event(qts, hook, nr, fd, si, dx, ax));
 }
 
 static void set_mechanism(QTestState *qts, const char *m)
