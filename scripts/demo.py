@@ -22,13 +22,11 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TOP / "scripts" / "lab"))
-sys.path.insert(0, str(TOP / "tests" / "boot"))
 import lab  # noqa: E402
-from test_boot import BUILD, PROFILE  # noqa: E402
-from test_pipeline import (FWD, SERVER, Api, Proc,  # noqa: E402
-                           add_traced_guests, free_port, start_fwd)
+from pipeline import (FWD, PROFILE, SERVER, Api, Proc,  # noqa: E402
+                      add_traced_guests, free_port, start_fwd)
 
-CTL = BUILD / "meson" / "server" / "appdepctl"
+CTL = lab.BUILD / "meson" / "server" / "appdepctl"
 TIERS = ("client", "web", "app", "db")
 CMDS = {
     "db": "tcpsrv 5432 --reply-bytes 2000",
@@ -59,7 +57,7 @@ def main():
         if not f.exists():
             say(f"demo: {f} is missing: run 'make' first")
             return 1
-    out = BUILD / "demo"
+    out = lab.BUILD / "demo"
     out.mkdir(parents=True, exist_ok=True)
     wd = Path(tempfile.mkdtemp(prefix="appdep-demo-"))
     dport, hport = free_port(), free_port()
