@@ -765,6 +765,102 @@ static void test_schema_mismatch(Fixture *f, gconstpointer data)
     g_assert_null(s);
 }
 
+/* A schema 1 thread key: vm | 0 | tid BE | send_ns BE | uniq BE. */
+static size_t v1_thread_key(uint8_t *key, const AppdepThreadId *t,
+                            const uint8_t mkey[16])
+{
+    size_t n = strlen(t->vm);
+
+    memcpy(key, t->vm, n);
+    key[n++] = 0;
+    key[n++] = t->tid >> 24;
+    key[n++] = t->tid >> 16;
+    key[n++] = t->tid >> 8;
+    key[n++] = t->tid;
+    memcpy(key + n, mkey, 16);
+    return n + 16;
+}
+
+/* A store written by schema 1 (plain thread keys) is migrated at open. */
+static void test_migrate_v1(Fixture *f, gconstpointer data)
+{
+    const uint8_t one[8] = { 1 }, four[8] = { 4 };
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi msg, thread, meta;
+    g_autoptr(GArray) out = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
+    AppdepStore *s = NULL;
+    unsigned i;
+
+    g_assert_cmpint(g_mkdir_with_parents(f->dir, 0700), ==, 0);
+    g_assert_cmpint(mdb_env_create(&env), ==, 0);
+    g_assert_cmpint(mdb_env_set_maxdbs(env, 4), ==, 0);
+    g_assert_cmpint(mdb_env_open(env, f->dir, 0, 0600), ==, 0);
+    g_assert_cmpint(mdb_txn_begin(env, NULL, 0, &txn), ==, 0);
+    g_assert_cmpint(mdb_dbi_open(txn, "msg", MDB_CREATE, &msg), ==, 0);
+    g_assert_cmpint(mdb_dbi_open(txn, "thread", MDB_CREATE, &thread), ==, 0);
+    g_assert_cmpint(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), ==, 0);
+    for (i = 0; i < 4; i++) {
+        AppdepMessage m = sample(i, 1000 + i);
+        uint8_t mkey[16] = { 0 }, val[APPDEP_STORE_VALUE_LEN];
+        uint8_t tkey[APPDEP_STORE_THREAD_PREFIX_MAX + 16];
+        MDB_val k = { sizeof(mkey), mkey }, d = { sizeof(val), val };
+        MDB_val e = { 0, NULL };
+
+        /* send_ns 1000 + i BE, uniq i BE */
+        mkey[6] = (uint8_t)((1000 + i) >> 8);
+        mkey[7] = (uint8_t)((1000 + i) & 0xff);
+        mkey[15] = i;
+        appdep_store_encode(&m, val);
+        g_assert_cmpint(mdb_put(txn, msg, &k, &d, 0), ==, 0);
+        k.mv_data = tkey;
+        k.mv_size = v1_thread_key(tkey, &m.sender, mkey);
+        g_assert_cmpint(mdb_put(txn, thread, &k, &e, 0), ==, 0);
+        k.mv_size = v1_thread_key(tkey, &m.receiver, mkey);
+        g_assert_cmpint(mdb_put(txn, thread, &k, &e, 0), ==, 0);
+    }
+    {
+        MDB_val k = { 6, "schema" }, d = { 8, (void *)one };
+        MDB_val ku = { 4, "uniq" }, du = { 8, (void *)four };
+
+        g_assert_cmpint(mdb_put(txn, meta, &k, &d, 0), ==, 0);
+        g_assert_cmpint(mdb_put(txn, meta, &ku, &du, 0), ==, 0);
+    }
+    g_assert_cmpint(mdb_txn_commit(txn), ==, 0);
+    mdb_env_close(env);
+
+    g_assert_cmpint(appdep_store_open(&s, f->dir, NULL), ==, 0);
+    /* sender tid 1000 + i % 7: messages 0..3 have one each */
+    g_assert_cmpint(appdep_store_thread_range(s, "vm-client", 1002, 0,
+                                              UINT64_MAX, out, 0), ==, 0);
+    g_assert_cmpuint(out->len, ==, 1);
+    g_assert_cmpuint(g_array_index(out, AppdepMessage, 0).send_ns, ==, 1002);
+    g_array_set_size(out, 0);
+    g_assert_cmpint(appdep_store_thread_range(s, "vm-server", 2001, 0,
+                                              UINT64_MAX, out, 0), ==, 0);
+    g_assert_cmpuint(out->len, ==, 1);
+    /* and new messages go into the new index */
+    {
+        AppdepMessage m = sample(2, 5000);
+
+        g_assert_cmpint(appdep_store_put_batch(s, &m, 1), ==, 0);
+    }
+    g_array_set_size(out, 0);
+    g_assert_cmpint(appdep_store_thread_range(s, "vm-client", 1002, 0,
+                                              UINT64_MAX, out, 0), ==, 0);
+    g_assert_cmpuint(out->len, ==, 2);
+    appdep_store_close(s);
+
+    /* reopened: schema 2 now, nothing to migrate */
+    s = NULL;
+    g_assert_cmpint(appdep_store_open(&s, f->dir, NULL), ==, 0);
+    g_array_set_size(out, 0);
+    g_assert_cmpint(appdep_store_thread_range(s, "vm-client", 1002, 0,
+                                              UINT64_MAX, out, 0), ==, 0);
+    g_assert_cmpuint(out->len, ==, 2);
+    appdep_store_close(s);
+}
+
 /* A child process that dies inside a read transaction leaves a stale slot. */
 static void leave_stale_reader(const char *dir)
 {
@@ -1035,6 +1131,7 @@ int main(int argc, char **argv)
     ADD("/store/reopen", test_reopen);
     ADD("/store/corrupt", test_corrupt);
     ADD("/store/schema-mismatch", test_schema_mismatch);
+    ADD("/store/migrate-v1", test_migrate_v1);
     ADD("/store/stale-readers", test_stale_readers);
     ADD("/store/concurrent-readers", test_concurrent_readers);
     ADD("/store/records", test_records);
