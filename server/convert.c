@@ -26,7 +26,9 @@ typedef struct Conn {
     bool unsorted;              /* an event arrived out of time order */
     uint64_t last_ns;           /* newest record time */
     uint64_t closed_ns[2];      /* close time per end, 0: open */
-    uint64_t next_seq[2];       /* expected next send seq per end + 1 (0: none) */
+    bool have_seq[2];           /* per end: seq_lo/seq_hi are set */
+    uint32_t seq_lo[2];         /* per end: sequence range of the data */
+    uint32_t seq_hi[2];         /* seen from it (sends or receives) */
     int client;                 /* end index of the client, -1 unknown */
 } Conn;
 
@@ -292,6 +294,41 @@ static void conn_finish(AppdepConverter *cv, Conn *c)
     cv->st.connections++;
 }
 
+/* Widen the sequence range of the data from end @d by a record's. */
+static void seq_note(Conn *c, int d, uint32_t seq, uint64_t bytes)
+{
+    uint32_t end = seq + (uint32_t)bytes;
+
+    if (!c->have_seq[d]) {
+        c->have_seq[d] = true;
+        c->seq_lo[d] = seq;
+        c->seq_hi[d] = end;
+        return;
+    }
+    if ((int32_t)(seq - c->seq_lo[d]) < 0) {
+        c->seq_lo[d] = seq;
+    }
+    if ((int32_t)(end - c->seq_hi[d]) > 0) {
+        c->seq_hi[d] = end;
+    }
+}
+
+/*
+ * Whether data record @r (from end @d) belongs to another connection on
+ * the same 4-tuple than @c: once an end of @c closed, data outside the
+ * sequence range seen from that end is a new connection's (a new initial
+ * sequence number).  Both ends' records of the new connection are
+ * recognised, in whichever order the VMs' streams deliver them.
+ */
+static bool seq_new_conn(const Conn *c, int d, const AppdepThreadRecord *r)
+{
+    if (!(c->closed_ns[0] || c->closed_ns[1]) || !c->have_seq[d]) {
+        return false;
+    }
+    return (int32_t)(r->seq - c->seq_lo[d]) < 0 ||
+           (int32_t)(c->seq_hi[d] - r->seq) < 0;
+}
+
 void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
 {
     End key[2], local, remote;
@@ -314,9 +351,8 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
 
     c = g_hash_table_lookup(cv->conns, key);
     side = end_cmp(&local, &key[0]) ? 1 : 0;
-    if (c && r->op == APPDEP_OP_SEND && c->next_seq[side] &&
-        (uint32_t)(c->next_seq[side] - 1) != r->seq &&
-        (c->closed_ns[0] || c->closed_ns[1])) {
+    if (c && r->op != APPDEP_OP_CLOSE &&
+        seq_new_conn(c, r->op == APPDEP_OP_SEND ? side : !side, r)) {
         /* a closed 4-tuple carries a new connection: finish the old one */
         conn_finish(cv, c);
         g_hash_table_remove(cv->conns, key);
@@ -340,9 +376,7 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
         c->closed_ns[side] = r->time_ns ? r->time_ns : 1;
         return;
     }
-    if (r->op == APPDEP_OP_SEND) {
-        c->next_seq[side] = (uint64_t)(uint32_t)(r->seq + r->bytes) + 1;
-    }
+    seq_note(c, r->op == APPDEP_OP_SEND ? side : !side, r->seq, r->bytes);
     if (c->events->len - c->head >= APPDEP_CONV_MAX_EVENTS) {
         /* a connection that never turns around: emit what it has */
         conn_flush(cv, c, 0, true);

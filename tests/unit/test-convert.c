@@ -271,6 +271,47 @@ static void test_port_reuse(void)
     run_free(&r);
 }
 
+/*
+ * Port reuse seen in the other order: the server VM's records of the new
+ * connection (its receive of the new request) reach the converter before
+ * the client VM's send of it.  Its sequence numbers are outside the old
+ * connection's, so it still starts the new connection.
+ */
+static void test_port_reuse_server_first(void)
+{
+    AppdepThreadRecord v[32];
+    Run r;
+    size_t n;
+
+    run_init(&r);
+    n = exchange(v, T0, 40000, 1000, 5000, 11, 21);
+    v[n++] = rec(&CLI, 11, "cli", APPDEP_OP_CLOSE, 40000, &SRV, 80,
+                 T0 + 10 * MS, 1064, 0);
+    v[n++] = rec(&SRV, 21, "srv", APPDEP_OP_CLOSE, 80, &CLI, 40000,
+                 T0 + 11 * MS, 5100, 0);
+    feed(&r, v, n);
+    v[0] = rec(&SRV, 23, "srv", APPDEP_OP_RECV, 80, &CLI, 40000,
+               T0 + 51 * MS, 999000, 64);
+    v[1] = rec(&SRV, 23, "srv", APPDEP_OP_SEND, 80, &CLI, 40000,
+               T0 + 53 * MS, 777000, 100);
+    v[2] = rec(&CLI, 13, "cli", APPDEP_OP_SEND, 40000, &SRV, 80,
+               T0 + 50 * MS, 999000, 64);
+    v[3] = rec(&CLI, 13, "cli", APPDEP_OP_RECV, 40000, &SRV, 80,
+               T0 + 54 * MS, 777000, 100);
+    feed(&r, v, 4);
+    appdep_converter_flush(r.cv, true);
+    g_assert_cmpuint(r.out->len, ==, 4);
+    check_exchange(&r, 0, 11, 21, 40000, T0);
+    g_assert_cmpuint(MSG(&r, 2)->sender.tid, ==, 13);
+    g_assert_cmpuint(MSG(&r, 2)->receiver.tid, ==, 23);
+    g_assert_cmpint(MSG(&r, 2)->direction, ==, APPDEP_DIR_REQUEST);
+    g_assert_cmpuint(MSG(&r, 2)->seq, ==, 999000);
+    g_assert_cmpuint(MSG(&r, 3)->sender.tid, ==, 23);
+    g_assert_cmpuint(MSG(&r, 3)->receiver.tid, ==, 13);
+    g_assert_cmpint(MSG(&r, 3)->direction, ==, APPDEP_DIR_RESPONSE);
+    run_free(&r);
+}
+
 /* Both ports outside the ephemeral range: the first speaker is client. */
 static void test_first_speaker(void)
 {
@@ -446,6 +487,8 @@ int main(int argc, char **argv)
     g_test_add_func("/convert/interleaved", test_interleaved);
     g_test_add_func("/convert/keepalive", test_keepalive);
     g_test_add_func("/convert/port-reuse", test_port_reuse);
+    g_test_add_func("/convert/port-reuse-server-first",
+                    test_port_reuse_server_first);
     g_test_add_func("/convert/first-speaker", test_first_speaker);
     g_test_add_func("/convert/mid-connection", test_mid_connection);
     g_test_add_func("/convert/one-end", test_one_end);
