@@ -17,9 +17,10 @@
  * scan, the same with a limit, a one-hour thread_range, the one-hour
  * dependency map (range + exchanges + map), and trajectory queries: per
  * root through the thread index (query.c, median and p99 over many
- * roots), and the API's trajectory query of one web VM over an hour and
- * over a minute, both the old way (load the window) and through
- * query.c.
+ * roots), and the trajectory query of one web VM over an hour and over a
+ * minute, both the API's way (load the window) and through query.c
+ * (not used by the API: exact only for one-request-at-a-time servers,
+ * docs/server.md).
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -479,19 +480,19 @@ static int bench_queries(AppdepStore *s, const BenchOpts *o)
         rc = time_trajectories(s, o);
     }
     if (!rc) {
-        rc = time_api_traj(s, "API trajectories 1 h, old (window)", web, t0,
+        rc = time_api_traj(s, "trajectories 1 h, window (API)", web, t0,
                            t0 + BENCH_HOUR_NS, true);
     }
     if (!rc) {
-        rc = time_api_traj(s, "API trajectories 1 h (query.c)", web, t0,
+        rc = time_api_traj(s, "trajectories 1 h, query.c", web, t0,
                            t0 + BENCH_HOUR_NS, false);
     }
     if (!rc) {
-        rc = time_api_traj(s, "API trajectories 1 min, old (window)", web,
+        rc = time_api_traj(s, "trajectories 1 min, window (API)", web,
                            t0, t0 + 60 * BENCH_NS_PER_S, true);
     }
     if (!rc) {
-        rc = time_api_traj(s, "API trajectories 1 min (query.c)", web, t0,
+        rc = time_api_traj(s, "trajectories 1 min, query.c", web, t0,
                            t0 + 60 * BENCH_NS_PER_S, false);
     }
     return rc;

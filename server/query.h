@@ -18,13 +18,17 @@
  *   made it while serving another request, which that thread's own
  *   messages tell).
  *
- * The results are those of the window computation as long as every
- * thread's messages that matter lie in the intervals read: a connection
- * used by a third thread (neither end of the request) or a server
- * thread that was already serving a request when the root began and
- * still was when it made a call are not seen the same way.  The unit
- * test (tests/unit/test-trajectory.c) compares both on nested multi-tier
- * traffic.
+ * The results are those of the window computation only as long as
+ * every thread's messages that matter lie in the intervals read, which
+ * holds for servers whose threads serve one request at a time
+ * (tests/unit/test-query.c compares both on such nested multi-tier
+ * traffic).  It does not hold for a thread that was already serving
+ * other requests when the root began (queued requests of a pool worker,
+ * an event loop's concurrent requests, brokers): the attribution of a
+ * call among the requests its thread serves needs those too, and the
+ * trees differ (scripts/accuracy.py).  Nor for a connection used by a
+ * third thread.  The HTTP API therefore does not use these functions;
+ * docs/server.md says what an exact fast path needs.
  *
  * Errors: 0 or a store code (negative, appdep_store_strerror()).
  * Threads: any (store reads only).
