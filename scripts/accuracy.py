@@ -397,7 +397,7 @@ def main():
     args = ap.parse_args()
     if args.server:
         pipeline.SERVER = Path(args.server).resolve()
-    n = args.requests or (8 if args.short else 300)
+    n = args.requests or (8 if args.short else 500)
     for f in (PROFILE, pipeline.SERVER, FWD):
         if not f.exists():
             print(f"1..0 # SKIP {f} is missing (run make)")
