@@ -28,6 +28,7 @@
 #include "api.h"
 #include "learn.h"
 #include "trajectory.h"
+#include "query.h"
 
 #define CTYPE_JSON  "application/json"
 #define CTYPE_TEXT  "text/plain; charset=utf-8"
@@ -821,6 +822,7 @@ typedef struct ApiQuery {
     ApiFormat format;
     AppdepAppSpec app;
     uint64_t limit;
+    uint64_t margin_ns;         /* trajectories: read before and after */
     /* result */
     unsigned status;
     const char *ctype;
@@ -899,34 +901,32 @@ static void query_map(ApiQuery *q)
 }
 
 /*
- * The trees are built from the whole window's exchanges (plus the margin
- * for children that end after it): attributing a call to one of the
- * requests its thread was serving needs that thread's other requests
- * too, which may have begun before the root.  query.c's reads of the
+ * The trees are built from the whole window's exchanges, plus a margin
+ * on both sides: after, for children that end after the window; before,
+ * because attributing a call to one of the requests its thread was
+ * serving needs that thread's other requests too, which may have begun
+ * before the root.  A narrow window (one request) reads little: the cost
+ * follows the messages in the window and its margins.  query.c's reads of the
  * involved threads over the root's interval alone give wrong trees for
  * thread pools, event loops and brokers (scripts/accuracy.py measures
  * it), so the API does not use them.
  */
 static void query_trajectories(ApiQuery *q)
 {
-    g_autoptr(GArray) msgs = NULL;
-    g_autoptr(GArray) roots = NULL;
-    uint64_t t_end, total = 0, shown = 0;
-    AppdepExchanges *x;
-    bool truncated;
+    AppdepQueryWindow w;
+    uint64_t shown = 0;
     guint k;
+    int ret;
 
-    /* children may end after t1, by up to their root's latency */
-    t_end = q->t1 > UINT64_MAX - APPDEP_API_TRAJ_MARGIN_NS
-            ? UINT64_MAX : q->t1 + APPDEP_API_TRAJ_MARGIN_NS;
-    msgs = query_load(q, q->t0, t_end, &truncated);
-    if (!msgs) {
+    ret = appdep_query_window(q->store, q->t0, q->t1, q->margin_ns,
+                              APPDEP_API_MAX_MESSAGES, q->app.vm,
+                              q->app.comm[0] ? q->app.comm : NULL,
+                              q->app.port, &w);
+    if (ret < 0) {
+        q->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        q->out = error_body(appdep_store_strerror(ret));
         return;
     }
-    x = appdep_exchanges_new((AppdepMessage *)msgs->data, msgs->len);
-    roots = appdep_trajectory_roots(x, q->app.vm,
-                                    q->app.comm[0] ? q->app.comm : NULL,
-                                    q->app.port);
     q->status = MHD_HTTP_OK;
     q->out = g_string_new(NULL);
     if (q->format == FMT_JSON) {
@@ -935,19 +935,10 @@ static void query_trajectories(ApiQuery *q)
     } else {
         q->ctype = CTYPE_TEXT;
     }
-    for (k = 0; k < roots->len; k++) {
-        guint i = g_array_index(roots, guint, k);
-        const AppdepExchange *e = appdep_exchanges_get(x, i);
-        AppdepTrajNode *t;
+    for (k = 0; k < w.roots->len && shown < q->limit; k++) {
+        AppdepTrajNode *t = appdep_trajectory_build(
+            w.x, g_array_index(w.roots, guint, k));
 
-        if (e->req.send_ns < q->t0 || e->req.send_ns >= q->t1) {
-            continue;           /* in the margin only */
-        }
-        total++;
-        if (shown >= q->limit) {
-            continue;
-        }
-        t = appdep_trajectory_build(x, i);
         if (q->format == FMT_JSON) {
             if (shown) {
                 g_string_append_c(q->out, ',');
@@ -963,16 +954,16 @@ static void query_trajectories(ApiQuery *q)
     }
     if (q->format == FMT_JSON) {
         g_string_append(q->out, "]\n");
-    } else if (!total) {
+    } else if (!w.roots->len) {
         g_string_append(q->out, "no request to the application in the "
                         "window\n");
     } else {
-        g_string_append_printf(q->out, "%" G_GUINT64_FORMAT " of %"
-                               G_GUINT64_FORMAT " trajectories shown%s\n",
-                               shown, total, truncated
+        g_string_append_printf(q->out, "%" G_GUINT64_FORMAT " of %u "
+                               "trajectories shown%s\n", shown,
+                               w.roots->len, w.truncated
                                ? " (window truncated)" : "");
     }
-    appdep_exchanges_free(x);
+    appdep_query_window_clear(&w);
 }
 
 static void query_free(gpointer p)
@@ -1085,9 +1076,11 @@ static void handle_map(ApiRequest *req, AppdepServer *srv)
 static void handle_trajectories(ApiRequest *req, AppdepServer *srv)
 {
     static const char *const allowed[] = { "app", "from", "to", "last",
-                                           "limit", "format", NULL };
+                                           "limit", "format", "margin_s",
+                                           NULL };
     g_autofree ApiQuery *q = NULL;
-    const char *app = query_get(req, "app"), *limit, *why;
+    const char *app = query_get(req, "app"), *limit, *margin, *why;
+    uint64_t margin_s = APPDEP_API_TRAJ_MARGIN_S;
 
     if (!query_check(req, allowed)) {
         return;
@@ -1114,6 +1107,14 @@ static void handle_trajectories(ApiRequest *req, AppdepServer *srv)
                   APPDEP_API_MAX_TRAJ_LIMIT);
         return;
     }
+    margin = query_get(req, "margin_s");
+    if (margin && appdep_api_parse_u64(margin, 0, APPDEP_API_TRAJ_MAX_MARGIN_S,
+                                       &margin_s, &why) < 0) {
+        api_error(req, MHD_HTTP_BAD_REQUEST, "bad 'margin_s': %s (0..%d)",
+                  why, APPDEP_API_TRAJ_MAX_MARGIN_S);
+        return;
+    }
+    q->margin_ns = margin_s * APPDEP_API_NS;
     query_start(req, g_steal_pointer(&q));
 }
 

@@ -38,7 +38,14 @@
 /* Limits on what the server does for one request. */
 #define APPDEP_API_INSPECT_TIMEOUT_S    10      /* wait for a daemon RESULT */
 #define APPDEP_API_DEFAULT_WINDOW_NS    (3600ULL * APPDEP_API_NS)
-#define APPDEP_API_TRAJ_MARGIN_NS       (60ULL * APPDEP_API_NS)
+/*
+ * Trajectory queries read this much before and after their window: the
+ * requests the involved threads were already serving (thread pools,
+ * event loops) and children ending after the window.  A request longer
+ * than the margin can be attributed wrongly; margin_s changes it.
+ */
+#define APPDEP_API_TRAJ_MARGIN_S        10
+#define APPDEP_API_TRAJ_MAX_MARGIN_S    3600
 #define APPDEP_API_MAX_MESSAGES         500000  /* loaded by one query */
 #define APPDEP_API_DEFAULT_TRAJ_LIMIT   20
 #define APPDEP_API_MAX_TRAJ_LIMIT       1000

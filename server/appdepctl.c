@@ -596,6 +596,7 @@ static int cmd_map(int argc, char **argv)
 static int cmd_trajectory(int argc, char **argv)
 {
     g_autofree char *from = NULL, *to = NULL, *last = NULL, *limit = NULL;
+    g_autofree char *margin = NULL;
     gboolean json = FALSE;
     GOptionEntry entries[] = {
         { "from", 0, 0, G_OPTION_ARG_STRING, &from,
@@ -606,6 +607,9 @@ static int cmd_trajectory(int argc, char **argv)
           "The last SECONDS (default: the last hour)", "SECONDS" },
         { "limit", 'n', 0, G_OPTION_ARG_STRING, &limit,
           "Show at most N trajectories (server default 20)", "N" },
+        { "margin", 'm', 0, G_OPTION_ARG_STRING, &margin,
+          "Read S seconds before and after the window: requests longer "
+          "than that may be attributed wrongly (server default 10)", "S" },
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
         { NULL }
     };
@@ -624,11 +628,15 @@ static int cmd_trajectory(int argc, char **argv)
     if (limit && !all_digits(limit)) {
         return usage_error(ctx, "--limit wants a number");
     }
+    if (margin && !all_digits(margin)) {
+        return usage_error(ctx, "--margin wants a number of seconds");
+    }
     query_add(q, "app", argv[1]);
     if ((ret = window_args(ctx, q, from, to, last)) != CTL_EXIT_OK) {
         return ret;
     }
     query_add(q, "limit", limit);
+    query_add(q, "margin_s", margin);
     query_add(q, "format", json ? "json" : "text");
     return call_raw(q->str, NULL);
 }

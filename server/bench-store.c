@@ -32,6 +32,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include "query.h"
+#include "api.h"
 #include "store.h"
 #include "trajectory.h"
 
@@ -45,7 +46,7 @@
 #define BENCH_MAX_BATCH     (1 << 20)
 #define BENCH_TREE_MSGS     10      /* messages of one request tree */
 #define BENCH_TRAJ_ROOTS    2000    /* roots timed one by one */
-#define BENCH_API_MARGIN_NS (60ULL * BENCH_NS_PER_S)    /* as the API's */
+#define BENCH_API_MARGIN_NS (APPDEP_API_TRAJ_MARGIN_S * BENCH_NS_PER_S)
 #define BENCH_API_LIMIT     20      /* trees an API query shows */
 
 typedef struct BenchOpts {
@@ -381,6 +382,42 @@ static int time_trajectories(AppdepStore *s, const BenchOpts *o)
 
         print_lat("trajectory of one root (query.c)", us, n, what);
     }
+
+    /* the API's way: the window of one request and the margins */
+    full = 0;
+    for (i = 0; i < n; i++) {
+        uint64_t tree = trees * i / n;
+        AppdepMessage req;
+        AppdepQueryWindow w;
+        gint64 t0;
+        int rc;
+
+        make_message(&req, tree * BENCH_TREE_MSGS, step_ns,
+                     (uint64_t)o->jitter_us * 1000);
+        t0 = g_get_monotonic_time();
+        rc = appdep_query_window(s, req.send_ns, req.send_ns + 1,
+                                 BENCH_API_MARGIN_NS, APPDEP_API_MAX_MESSAGES,
+                                 tier_thread(1, 0)->vm, NULL, 0, &w);
+        if (rc < 0) {
+            return rc;
+        }
+        if (w.roots->len) {
+            AppdepTrajNode *t = appdep_trajectory_build(
+                w.x, g_array_index(w.roots, guint, 0));
+
+            full += tree_size(t) == 5;
+            appdep_traj_node_free(t);
+        }
+        us[i] = g_get_monotonic_time() - t0;
+        appdep_query_window_clear(&w);
+    }
+    {
+        g_autofree char *what = g_strdup_printf(
+            "%u/%u trees complete, margin %d s", full, n,
+            APPDEP_API_TRAJ_MARGIN_S);
+
+        print_lat("trajectory of one request (API)", us, n, what);
+    }
     return 0;
 }
 
@@ -399,28 +436,19 @@ static int time_api_traj(AppdepStore *s, const char *name, const char *vm,
         gint64 t = g_get_monotonic_time();
 
         if (old) {
-            g_autoptr(GArray) msgs = g_array_new(FALSE, FALSE,
-                                                 sizeof(AppdepMessage));
-            g_autoptr(GArray) roots = NULL;
-            AppdepExchanges *x;
+            AppdepQueryWindow w;
 
-            rc = appdep_store_range(s, t0, w1, msgs, 0);
+            rc = appdep_query_window(s, t0, t1, BENCH_API_MARGIN_NS, 0, vm,
+                                     NULL, 0, &w);
             if (rc < 0) {
                 return rc;
             }
-            x = appdep_exchanges_new((AppdepMessage *)msgs->data, msgs->len);
-            roots = appdep_trajectory_roots(x, vm, NULL, 0);
-            for (r = nroots = 0; r < roots->len; r++) {
-                guint k = g_array_index(roots, guint, r);
-
-                if (appdep_exchanges_get(x, k)->req.send_ns >= t1) {
-                    continue;
-                }
-                if (nroots++ < BENCH_API_LIMIT) {
-                    appdep_traj_node_free(appdep_trajectory_build(x, k));
-                }
+            nroots = w.roots->len;
+            for (r = 0; r < MIN(nroots, BENCH_API_LIMIT); r++) {
+                appdep_traj_node_free(appdep_trajectory_build(
+                    w.x, g_array_index(w.roots, guint, r)));
             }
-            appdep_exchanges_free(x);
+            appdep_query_window_clear(&w);
         } else {
             g_autoptr(GArray) roots = g_array_new(FALSE, FALSE,
                                                   sizeof(AppdepMessage));

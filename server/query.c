@@ -375,3 +375,54 @@ int appdep_query_roots(AppdepStore *s, uint64_t w0, uint64_t w1,
     appdep_exchanges_free(x);
     return 0;
 }
+
+int appdep_query_window(AppdepStore *s, uint64_t t0, uint64_t t1,
+                        uint64_t margin_ns, guint max_msgs, const char *vm,
+                        const char *comm, uint16_t port,
+                        AppdepQueryWindow *w)
+{
+    uint64_t w0 = t0 > margin_ns ? t0 - margin_ns : 0;
+    uint64_t w1 = t1 > UINT64_MAX - margin_ns ? UINT64_MAX : t1 + margin_ns;
+    g_autoptr(GArray) all = NULL;
+    guint k;
+    int ret;
+
+    memset(w, 0, sizeof(*w));
+    w->msgs = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
+    ret = appdep_store_range(s, w0, w1, w->msgs, max_msgs ? max_msgs + 1 : 0);
+    if (ret < 0) {
+        appdep_query_window_clear(w);
+        return ret;
+    }
+    if (max_msgs && w->msgs->len > max_msgs) {
+        w->truncated = true;
+        g_array_set_size(w->msgs, max_msgs);
+    }
+    w->x = appdep_exchanges_new((AppdepMessage *)w->msgs->data,
+                                w->msgs->len);
+    all = appdep_trajectory_roots(w->x, vm, comm, port);
+    w->roots = g_array_new(FALSE, FALSE, sizeof(guint));
+    for (k = 0; k < all->len; k++) {
+        guint i = g_array_index(all, guint, k);
+        uint64_t sent = appdep_exchanges_get(w->x, i)->req.send_ns;
+
+        if (sent >= t0 && sent < t1) {
+            g_array_append_val(w->roots, i);
+        }
+    }
+    return 0;
+}
+
+void appdep_query_window_clear(AppdepQueryWindow *w)
+{
+    if (w->x) {
+        appdep_exchanges_free(w->x);
+    }
+    if (w->roots) {
+        g_array_unref(w->roots);
+    }
+    if (w->msgs) {
+        g_array_unref(w->msgs);
+    }
+    memset(w, 0, sizeof(*w));
+}

@@ -1,6 +1,14 @@
 /*
- * appdep server: trajectory queries over the store, reading only the
- * threads and time intervals a trajectory involves.
+ * appdep server: trajectory queries over the store.
+ *
+ * appdep_query_window() is what the HTTP API uses: the exchanges of a
+ * window and of a margin before and after it, and the roots in the
+ * window.  It is exact for every server model as long as requests are
+ * shorter than the margin, and its cost follows the messages read: the
+ * trajectory of one request reads its own period and the margins.
+ *
+ * The other two functions read only the threads and time intervals a
+ * trajectory involves:
  *
  * appdep_trajectory_roots() and appdep_trajectory_build() work on the
  * exchanges of a whole time window; loading a window of a busy store
@@ -47,6 +55,29 @@
 #define APPDEP_QUERY_PAIR_FIRST     64      /* messages first read to find
                                                a request's response */
 #define APPDEP_QUERY_MAX_THREADS    4096    /* threads read for one tree */
+
+/* A window's exchanges and the roots of an application in it. */
+typedef struct AppdepQueryWindow {
+    GArray *msgs;               /* AppdepMessage: what was read */
+    AppdepExchanges *x;
+    GArray *roots;              /* guint: exchanges of @x, in time order */
+    bool truncated;             /* more than max_msgs in the range */
+} AppdepQueryWindow;
+
+/*
+ * Read the messages sent in [@t0 - @margin_ns, @t1 + @margin_ns) (at
+ * most @max_msgs, 0 for no limit), pair them into exchanges, and keep
+ * the roots appdep_trajectory_roots(@vm, @comm, @port) finds whose
+ * request was sent in [@t0, @t1).  The margin after the window holds
+ * children that end after it; the margin before, the requests the
+ * involved threads were already serving, which the attribution of their
+ * calls needs.  Free with appdep_query_window_clear().
+ */
+int appdep_query_window(AppdepStore *s, uint64_t t0, uint64_t t1,
+                        uint64_t margin_ns, guint max_msgs, const char *vm,
+                        const char *comm, uint16_t port,
+                        AppdepQueryWindow *w);
+void appdep_query_window_clear(AppdepQueryWindow *w);
 
 /*
  * Fill @roots (GArray of AppdepMessage, emptied first) with the requests

@@ -206,6 +206,14 @@ def test_queries(h):
     st, body = h.request("GET", "/v1/trajectories?app=web/nginx:80&limit=2")
     check("trajectories: limit", st == 200 and len(body) == 2,
           f"{st} {body}")
+    if trs:
+        # one request: a window around its start, the margins do the rest
+        t = trs[1]["start_ns"]
+        st, body = h.request("GET", f"/v1/trajectories?app=web&from={t}"
+                             f"&to={t + 1}&margin_s=5")
+        check("trajectories: one request by its start",
+              st == 200 and len(body) == 1 and body[0] == trs[1],
+              f"{st} {body}")
     st, body = h.request("GET", "/v1/trajectories?app=web:81")
     check("trajectories: other port, none", st == 200 and body == [],
           f"{st} {body}")
@@ -231,6 +239,9 @@ def test_queries(h):
     rc, out, err = h.ctl("trajectory", "web", "--json", "--last", "600")
     check("appdepctl trajectory --json", rc == 0 and
           len(json.loads(out)) == 5, f"{rc} {out} {err}")
+    rc, out, err = h.ctl("trajectory", "web", "--margin", "soon")
+    check("appdepctl trajectory --margin: a number, else exit 2",
+          rc == 2 and "--margin" in err, f"{rc} {out} {err}")
     rc, out, err = h.ctl("trajectory", "web:0")
     check("appdepctl trajectory bad app: exit 1 with the reason",
           rc == 1 and "port" in err, f"{rc} {out} {err}")
@@ -322,6 +333,9 @@ def test_malformed(h):
         ("/v1/trajectories?app=web&limit=0", 400),
         ("/v1/trajectories?app=web&limit=100000", 400),
         ("/v1/trajectories?app=web&format=dot", 400),
+        ("/v1/trajectories?app=web&margin_s=-1", 400),
+        ("/v1/trajectories?app=web&margin_s=3601", 400),
+        ("/v1/trajectories?app=web&margin_s=ten", 400),
         ("/v1/status?x=1", 400),
         ("/nope", 404), ("/v1/vms/web", 404), ("/v1/vms//inspect", 404),
         ("/" + "a" * 600, 414),
