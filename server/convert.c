@@ -10,6 +10,11 @@
 #include "stream.h"
 
 #define APPDEP_CONV_COMPACT     256     /* consumed events kept at most */
+/* distinct threads of a connection's held events, before a compaction */
+#define APPDEP_CONV_MAX_THREADS (2 * APPDEP_CONV_MAX_EVENTS)
+#define APPDEP_CONV_THREAD_SCAN 4       /* newest threads compared per record */
+
+G_STATIC_ASSERT(APPDEP_CONV_MAX_THREADS <= UINT16_MAX);
 
 /* One end of a connection: family, address, port. */
 typedef struct End {
@@ -18,12 +23,29 @@ typedef struct End {
     uint16_t port;
 } End;
 
+/*
+ * A data record as a connection holds it: what the messages need of it,
+ * the thread an index into the connection's threads (a record is 176
+ * bytes, most of them the thread's names, the same for many records).
+ */
+typedef struct Event {
+    uint64_t time_ns;
+    uint64_t serial;
+    uint64_t bytes;
+    uint32_t seq;
+    uint16_t thread;            /* in Conn.threads */
+    uint8_t op;                 /* APPDEP_OP_SEND or APPDEP_OP_RECV */
+    uint8_t from;               /* end index whose bytes it carries */
+} Event;
+
 /* A connection, keyed by its two ends in a canonical order. */
 typedef struct Conn {
     End end[2];                 /* end[0] < end[1] (memcmp order) */
-    GArray *events;             /* AppdepThreadRecord; [head, len) held */
+    GArray *events;             /* Event; [head, len) held */
+    GArray *threads;            /* AppdepThreadId the events point to */
     guint head;                 /* events before it are consumed */
     bool unsorted;              /* an event arrived out of time order */
+    uint64_t min_ns;            /* oldest held event, UINT64_MAX: none */
     uint64_t last_ns;           /* newest record time */
     uint64_t closed_ns[2];      /* close time per end, 0: open */
     bool have_seq[2];           /* per end: seq_lo/seq_hi are set */
@@ -36,6 +58,7 @@ struct AppdepConverter {
     AppdepEmitFn *emit;
     void *opaque;
     GHashTable *conns;          /* End[2] bytes -> Conn */
+    Conn *last;                 /* the connection of the last record fed */
     uint64_t now_ns;            /* newest record time seen */
     AppdepConvStats st;
 };
@@ -53,16 +76,20 @@ static void end_of(End *e, uint8_t family, const uint8_t *addr, uint16_t port)
     e->port = port;
 }
 
+/* A word at a time: the key is hashed for every record fed. */
 static guint conn_hash(gconstpointer k)
 {
     const uint8_t *p = k;
-    guint h = 2166136261u;
+    uint64_t h = 0x9e3779b97f4a7c15ull, w;
     size_t i;
 
-    for (i = 0; i < 2 * sizeof(End); i++) {
-        h = (h ^ p[i]) * 16777619u;
+    G_STATIC_ASSERT(2 * sizeof(End) % 8 == 0);
+    for (i = 0; i < 2 * sizeof(End); i += 8) {
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
-    return h;
+    return (guint)h;
 }
 
 static gboolean conn_equal(gconstpointer a, gconstpointer b)
@@ -75,6 +102,7 @@ static void conn_free(gpointer p)
     Conn *c = p;
 
     g_array_free(c->events, TRUE);
+    g_array_free(c->threads, TRUE);
     g_free(c);
 }
 
@@ -112,23 +140,6 @@ void appdep_converter_stats(const AppdepConverter *c, AppdepConvStats *st)
     *st = c->st;
 }
 
-/* Which end of @c a record describes (its local side). */
-static int side_of(const Conn *c, const AppdepThreadRecord *r)
-{
-    End local;
-
-    end_of(&local, r->family, r->saddr, r->sport);
-    return end_cmp(&local, &c->end[0]) ? 1 : 0;
-}
-
-/* The end whose bytes a record carries: a send's own, a receive's peer's. */
-static int data_from(const Conn *c, const AppdepThreadRecord *r)
-{
-    int side = side_of(c, r);
-
-    return r->op == APPDEP_OP_SEND ? side : !side;
-}
-
 static void thread_of(AppdepThreadId *t, const AppdepThreadRecord *r)
 {
     g_strlcpy(t->vm, r->vm, sizeof(t->vm));
@@ -137,9 +148,67 @@ static void thread_of(AppdepThreadId *t, const AppdepThreadRecord *r)
     g_strlcpy(t->comm, r->comm, sizeof(t->comm));
 }
 
+static bool thread_is(const AppdepThreadId *t, const AppdepThreadRecord *r)
+{
+    return t->tid == r->tid && t->pid == r->pid &&
+           !strncmp(t->vm, r->vm, sizeof(t->vm)) &&
+           !strncmp(t->comm, r->comm, sizeof(t->comm));
+}
+
+/*
+ * Keep in c->threads only the threads of the held events (when it
+ * reached APPDEP_CONV_MAX_THREADS: at most APPDEP_CONV_MAX_EVENTS are
+ * held, so at least half of it is freed).
+ */
+static void conn_threads_compact(Conn *c)
+{
+    g_autofree uint16_t *map = g_new(uint16_t, c->threads->len);
+    GArray *keep = g_array_new(FALSE, FALSE, sizeof(AppdepThreadId));
+    guint i;
+
+    memset(map, 0xff, c->threads->len * sizeof(*map));
+    for (i = c->head; i < c->events->len; i++) {
+        Event *e = &g_array_index(c->events, Event, i);
+
+        if (map[e->thread] == UINT16_MAX) {
+            map[e->thread] = keep->len;
+            g_array_append_val(keep, g_array_index(c->threads,
+                                                   AppdepThreadId,
+                                                   e->thread));
+        }
+        e->thread = map[e->thread];
+    }
+    g_array_free(c->threads, TRUE);
+    c->threads = keep;
+}
+
+/*
+ * The index in c->threads of the thread of @r, added when it is not
+ * among the newest ones (a thread may then be there twice: harmless).
+ */
+static uint16_t conn_thread(Conn *c, const AppdepThreadRecord *r)
+{
+    guint n = c->threads->len, i;
+    guint stop = n > APPDEP_CONV_THREAD_SCAN ? n - APPDEP_CONV_THREAD_SCAN
+                                             : 0;
+    AppdepThreadId t;
+
+    for (i = n; i-- > stop;) {
+        if (thread_is(&g_array_index(c->threads, AppdepThreadId, i), r)) {
+            return i;
+        }
+    }
+    if (n >= APPDEP_CONV_MAX_THREADS) {
+        conn_threads_compact(c);
+    }
+    thread_of(&t, r);
+    g_array_append_val(c->threads, t);
+    return c->threads->len - 1;
+}
+
 static gint event_cmp(gconstpointer a, gconstpointer b)
 {
-    const AppdepThreadRecord *x = a, *y = b;
+    const Event *x = a, *y = b;
 
     if (x->time_ns != y->time_ns) {
         return x->time_ns < y->time_ns ? -1 : 1;
@@ -191,12 +260,12 @@ static void emit_run(AppdepConverter *cv, Conn *c, GArray *ev, guint from,
         c->client = client_end(c, src);
     }
     for (i = from; i < to; i++) {
-        const AppdepThreadRecord *r = &g_array_index(ev, AppdepThreadRecord,
-                                                     i);
+        const Event *r = &g_array_index(ev, Event, i);
 
         if (r->op == APPDEP_OP_SEND) {
             if (!have_send) {
-                thread_of(&m.sender, r);
+                m.sender = g_array_index(c->threads, AppdepThreadId,
+                                         r->thread);
                 m.send_ns = r->time_ns;
                 m.seq = r->seq;
                 have_send = true;
@@ -204,7 +273,8 @@ static void emit_run(AppdepConverter *cv, Conn *c, GArray *ev, guint from,
             m.bytes += r->bytes;
         } else {
             if (!have_recv) {
-                thread_of(&m.receiver, r);
+                m.receiver = g_array_index(c->threads, AppdepThreadId,
+                                           r->thread);
                 have_recv = true;
                 if (!have_send) {
                     m.seq = r->seq;
@@ -240,6 +310,10 @@ static void conn_flush(AppdepConverter *cv, Conn *c, uint64_t horizon,
     guint i, start, done;
     int src = -1;
 
+    /* nothing can be final before the horizon: done without a look */
+    if (!all && c->min_ns >= horizon) {
+        return;
+    }
     if (c->unsorted) {
         g_array_remove_range(ev, 0, c->head);
         c->head = 0;
@@ -248,15 +322,15 @@ static void conn_flush(AppdepConverter *cv, Conn *c, uint64_t horizon,
     }
     /* nothing can be final before the horizon: done at once */
     if (c->head >= ev->len ||
-        (!all && g_array_index(ev, AppdepThreadRecord, c->head).time_ns >=
-                 horizon)) {
+        (!all && g_array_index(ev, Event, c->head).time_ns >= horizon)) {
+        c->min_ns = c->head < ev->len ?
+                    g_array_index(ev, Event, c->head).time_ns : UINT64_MAX;
         return;
     }
     start = done = c->head;
     for (i = c->head; i <= ev->len; i++) {
-        const AppdepThreadRecord *r = i < ev->len ?
-            &g_array_index(ev, AppdepThreadRecord, i) : NULL;
-        int d = r ? data_from(c, r) : -1;
+        const Event *r = i < ev->len ? &g_array_index(ev, Event, i) : NULL;
+        int d = r ? r->from : -1;
 
         if (r && (d == src || src < 0)) {
             src = d;
@@ -264,8 +338,7 @@ static void conn_flush(AppdepConverter *cv, Conn *c, uint64_t horizon,
         }
         /* events [start, i) are one run from @src */
         if (start < i) {
-            const AppdepThreadRecord *last =
-                &g_array_index(ev, AppdepThreadRecord, i - 1);
+            const Event *last = &g_array_index(ev, Event, i - 1);
 
             if (!all && (!r || last->time_ns >= horizon)) {
                 break;
@@ -280,8 +353,13 @@ static void conn_flush(AppdepConverter *cv, Conn *c, uint64_t horizon,
     c->head = done;
     if (c->head == ev->len) {
         g_array_set_size(ev, 0);
+        g_array_set_size(c->threads, 0);
         c->head = 0;
-    } else if (c->head > APPDEP_CONV_COMPACT && c->head > ev->len / 2) {
+        c->min_ns = UINT64_MAX;
+        return;
+    }
+    c->min_ns = g_array_index(ev, Event, c->head).time_ns;
+    if (c->head > APPDEP_CONV_COMPACT && c->head > ev->len / 2) {
         g_array_remove_range(ev, 0, c->head);
         c->head = 0;
     }
@@ -333,6 +411,7 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
 {
     End key[2], local, remote;
     Conn *c;
+    Event e;
     int side;
 
     cv->st.records++;
@@ -349,7 +428,11 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
         cv->now_ns = r->time_ns;
     }
 
-    c = g_hash_table_lookup(cv->conns, key);
+    /* a connection's records tend to come together: try the last one */
+    c = cv->last;
+    if (!c || memcmp(c->end, key, sizeof(key))) {
+        c = g_hash_table_lookup(cv->conns, key);
+    }
     side = end_cmp(&local, &key[0]) ? 1 : 0;
     if (c && r->op != APPDEP_OP_CLOSE &&
         seq_new_conn(c, r->op == APPDEP_OP_SEND ? side : !side, r)) {
@@ -358,6 +441,7 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
         g_hash_table_remove(cv->conns, key);
         c = NULL;
     }
+    cv->last = NULL;
     if (!c) {
         if (g_hash_table_size(cv->conns) >= APPDEP_CONV_MAX_CONNS) {
             cv->st.evicted++;
@@ -365,10 +449,13 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
         }
         c = g_new0(Conn, 1);
         memcpy(c->end, key, sizeof(key));
-        c->events = g_array_new(FALSE, FALSE, sizeof(AppdepThreadRecord));
+        c->events = g_array_new(FALSE, FALSE, sizeof(Event));
+        c->threads = g_array_new(FALSE, FALSE, sizeof(AppdepThreadId));
         c->client = -1;
+        c->min_ns = UINT64_MAX;
         g_hash_table_insert(cv->conns, c->end, c);
     }
+    cv->last = c;
     if (r->time_ns > c->last_ns) {
         c->last_ns = r->time_ns;
     }
@@ -385,12 +472,22 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
             return;
         }
     }
+    e.time_ns = r->time_ns;
+    e.serial = r->serial;
+    e.bytes = r->bytes;
+    e.seq = r->seq;
+    e.op = r->op;
+    e.from = r->op == APPDEP_OP_SEND ? side : !side;
+    e.thread = conn_thread(c, r);
     if (c->events->len > c->head &&
-        event_cmp(r, &g_array_index(c->events, AppdepThreadRecord,
-                                    c->events->len - 1)) < 0) {
+        event_cmp(&e, &g_array_index(c->events, Event,
+                                     c->events->len - 1)) < 0) {
         c->unsorted = true;
     }
-    g_array_append_val(c->events, *r);
+    if (e.time_ns < c->min_ns) {
+        c->min_ns = e.time_ns;
+    }
+    g_array_append_val(c->events, e);
 }
 
 void appdep_converter_flush(AppdepConverter *cv, bool all)
@@ -408,6 +505,9 @@ void appdep_converter_flush(AppdepConverter *cv, bool all)
 
         if (all || ((closed || idle) && c->last_ns < horizon)) {
             conn_finish(cv, c);
+            if (cv->last == c) {
+                cv->last = NULL;
+            }
             g_hash_table_iter_remove(&it);
         } else {
             conn_flush(cv, c, horizon, false);
