@@ -34,28 +34,76 @@ typedef struct AppdepKvmHooks {
 
 static AppdepKvmHooks *appdep_kvm_hooks;   /* RCU */
 
-/* vCPU thread, no BQL. */
-static void appdep_kvm_hit(CPUState *cs, unsigned index,
-                           const struct kvm_regs *kr,
-                           const struct kvm_sregs *ks)
+/*
+ * The registers the hooks need, fetched lean: KVM_GET_REGS and
+ * KVM_GET_SREGS, not a full state synchronisation.  When QEMU holds the
+ * vCPU state (cs->vcpu_dirty, e.g. after a monitor read), it is used.
+ */
+static bool appdep_kvm_get_regs(CPUState *cs, struct kvm_regs *kr,
+                                struct kvm_sregs *ks)
+{
+    CPUX86State *env = &X86_CPU(cs)->env;
+
+    if (!cs->vcpu_dirty) {
+        return !kvm_vcpu_ioctl(cs, KVM_GET_REGS, kr) &&
+               !kvm_vcpu_ioctl(cs, KVM_GET_SREGS, ks);
+    }
+    memset(kr, 0, sizeof(*kr));
+    memset(ks, 0, sizeof(*ks));
+    kr->rdi = env->regs[R_EDI];
+    kr->rsi = env->regs[R_ESI];
+    kr->rdx = env->regs[R_EDX];
+    kr->rsp = env->regs[R_ESP];
+    ks->gs.base = env->segs[R_GS].base;
+    ks->cr3 = env->cr[3];
+    return true;
+}
+
+/*
+ * Resume past the instruction breakpoint: RFLAGS.RF suppresses it for
+ * one instruction, else it faults again at once.
+ */
+static bool appdep_kvm_set_rf(CPUState *cs, struct kvm_regs *kr)
+{
+    if (cs->vcpu_dirty) {
+        X86_CPU(cs)->env.eflags |= RF_MASK;
+        return true;
+    }
+    kr->rflags |= RF_MASK;
+    return !kvm_vcpu_ioctl(cs, KVM_SET_REGS, kr);
+}
+
+/* A debug exit for appdep's addresses.  vCPU thread, no BQL. */
+static bool appdep_kvm_hit(CPUState *cs, unsigned hits)
 {
     AppdepKvmHooks *h;
-    AppdepRegs regs = {
-        .rdi = kr->rdi,
-        .rsi = kr->rsi,
-        .rdx = kr->rdx,
-        .rsp = kr->rsp,
-        .gs_base = ks->gs.base,
+    struct kvm_regs kr;
+    struct kvm_sregs ks;
+    AppdepRegs regs;
+    unsigned i;
+
+    if (!appdep_kvm_get_regs(cs, &kr, &ks)) {
+        return false;
+    }
+    regs = (AppdepRegs) {
+        .rdi = kr.rdi,
+        .rsi = kr.rsi,
+        .rdx = kr.rdx,
+        .rsp = kr.rsp,
+        .gs_base = ks.gs.base,
         /* every hook runs after swapgs: GS.base is the per-cpu base */
         .kernel_gs_base = 0,
-        .cr3 = ks->cr3,
+        .cr3 = ks.cr3,
     };
-
-    RCU_READ_LOCK_GUARD();
-    h = qatomic_rcu_read(&appdep_kvm_hooks);
-    if (h && index < h->n) {
-        appdep_hook_fire(h->run, cs, h->kind[index], &regs);
+    WITH_RCU_READ_LOCK_GUARD() {
+        h = qatomic_rcu_read(&appdep_kvm_hooks);
+        for (i = 0; h && i < h->n; i++) {
+            if (hits & (1 << i)) {
+                appdep_hook_fire(h->run, cs, h->kind[i], &regs);
+            }
+        }
     }
+    return appdep_kvm_set_rf(cs, &kr);
 }
 
 static bool appdep_kvm_arm(AppdepState *s, const uint64_t *addr,
