@@ -23,7 +23,19 @@
 #define STORE_NS_PER_S          1000000000ULL
 
 /*
- * Value layout, APPDEP_STORE_VALUE_VERSION 1, little-endian (offsets):
+ * Value layout, version 2 (written), little-endian, variable length
+ * (offsets):
+ *    0 u16 version (2)  2 u8 direction  3 u8 family  4 u32 seq
+ *    8 u64 send_ns  16 u64 recv_ns  24 u64 bytes
+ *   32 u16 cport  34 u16 sport  36 u8 alen (4: IPv4, 16: IPv6)
+ *   37 u8 caddr[alen]  37 + alen u8 saddr[alen]
+ *   then the sender and the receiver, each:
+ *        +0 u32 pid  +4 u32 tid  +8 u8 vm_len  +9 u8 comm_len
+ *        +10 u8 vm[vm_len]  u8 comm[comm_len] (no NUL)
+ * 64 bytes for an IPv4 message between threads without names; with
+ * short VM and command names about 80, where version 1 took 248.
+ *
+ * Version 1 (schema 2 stores; read, no longer written), 248 bytes:
  *    0 u16 version  2 u8 direction  3 u8 family  4 u32 seq
  *    8 u64 send_ns  16 u64 recv_ns  24 u64 bytes
  *   32 sender, 120 receiver, each STORE_THREAD_LEN bytes:
@@ -32,12 +44,20 @@
  *  208 u8 caddr[16]  224 u8 saddr[16]  240 u16 cport  242 u16 sport
  *  244 u32 reserved (0)
  */
+#define STORE_V1_VERSION        1
+#define STORE_V1_LEN            248
 #define STORE_THREAD_LEN        (APPDEP_WIRE_VM_LEN + 8 + APPDEP_WIRE_COMM_LEN)
 #define STORE_OFF_SENDER        32
 #define STORE_OFF_RECEIVER      (STORE_OFF_SENDER + STORE_THREAD_LEN)
 #define STORE_OFF_CONN          (STORE_OFF_RECEIVER + STORE_THREAD_LEN)
+#define STORE_V2_FIXED          37      /* up to the addresses */
+#define STORE_V2_THREAD_FIXED   10      /* pid, tid, the two lengths */
 
-G_STATIC_ASSERT(STORE_OFF_CONN + 40 == APPDEP_STORE_VALUE_LEN);
+G_STATIC_ASSERT(STORE_OFF_CONN + 40 == STORE_V1_LEN);
+G_STATIC_ASSERT(STORE_V2_FIXED + 2 * 16 +
+                2 * (STORE_V2_THREAD_FIXED + APPDEP_WIRE_VM_LEN +
+                     APPDEP_WIRE_COMM_LEN) <= APPDEP_STORE_VALUE_MAX);
+
 
 struct AppdepStore {
     MDB_env *env;
@@ -153,21 +173,38 @@ bool appdep_store_message_valid(const AppdepMessage *m)
            str_fits(m->receiver.comm, APPDEP_WIRE_COMM_LEN);
 }
 
-static void encode_thread(const AppdepThreadId *t, uint8_t *p)
+/* One thread, version 2; returns the bytes written. */
+static size_t encode_thread(const AppdepThreadId *t, uint8_t *p)
 {
-    appdep_wire_put_str(p, t->vm, APPDEP_WIRE_VM_LEN);
-    appdep_wire_put32(p + APPDEP_WIRE_VM_LEN, t->pid);
-    appdep_wire_put32(p + APPDEP_WIRE_VM_LEN + 4, t->tid);
-    appdep_wire_put_str(p + APPDEP_WIRE_VM_LEN + 8, t->comm,
-                        APPDEP_WIRE_COMM_LEN);
+    size_t vlen = strnlen(t->vm, APPDEP_WIRE_VM_LEN);
+    size_t clen = strnlen(t->comm, APPDEP_WIRE_COMM_LEN);
+
+    appdep_wire_put32(p, t->pid);
+    appdep_wire_put32(p + 4, t->tid);
+    p[8] = vlen;
+    p[9] = clen;
+    memcpy(p + STORE_V2_THREAD_FIXED, t->vm, vlen);
+    memcpy(p + STORE_V2_THREAD_FIXED + vlen, t->comm, clen);
+    return STORE_V2_THREAD_FIXED + vlen + clen;
 }
 
-void appdep_store_encode(const AppdepMessage *m,
-                         uint8_t buf[APPDEP_STORE_VALUE_LEN])
+/* IPv4 addresses fill the first 4 bytes of their fields: store those. */
+static size_t addr_len(const AppdepConn *c)
 {
-    uint8_t *c = buf + STORE_OFF_CONN;
+    static const uint8_t zero[12];
 
-    memset(buf, 0, APPDEP_STORE_VALUE_LEN);
+    if (c->family == APPDEP_FAMILY_IPV4 && !memcmp(c->caddr + 4, zero, 12) &&
+        !memcmp(c->saddr + 4, zero, 12)) {
+        return 4;
+    }
+    return 16;
+}
+
+size_t appdep_store_encode(const AppdepMessage *m,
+                           uint8_t buf[APPDEP_STORE_VALUE_MAX])
+{
+    size_t alen = addr_len(&m->conn), n;
+
     appdep_wire_put16(buf, APPDEP_STORE_VALUE_VERSION);
     buf[2] = m->direction;
     buf[3] = m->conn.family;
@@ -175,15 +212,18 @@ void appdep_store_encode(const AppdepMessage *m,
     appdep_wire_put64(buf + 8, m->send_ns);
     appdep_wire_put64(buf + 16, m->recv_ns);
     appdep_wire_put64(buf + 24, m->bytes);
-    encode_thread(&m->sender, buf + STORE_OFF_SENDER);
-    encode_thread(&m->receiver, buf + STORE_OFF_RECEIVER);
-    memcpy(c, m->conn.caddr, 16);
-    memcpy(c + 16, m->conn.saddr, 16);
-    appdep_wire_put16(c + 32, m->conn.cport);
-    appdep_wire_put16(c + 34, m->conn.sport);
+    appdep_wire_put16(buf + 32, m->conn.cport);
+    appdep_wire_put16(buf + 34, m->conn.sport);
+    buf[36] = alen;
+    memcpy(buf + STORE_V2_FIXED, m->conn.caddr, alen);
+    memcpy(buf + STORE_V2_FIXED + alen, m->conn.saddr, alen);
+    n = STORE_V2_FIXED + 2 * alen;
+    n += encode_thread(&m->sender, buf + n);
+    n += encode_thread(&m->receiver, buf + n);
+    return n;
 }
 
-static bool decode_thread(const uint8_t *p, AppdepThreadId *t)
+static bool decode_thread_v1(const uint8_t *p, AppdepThreadId *t)
 {
     const uint8_t *comm = p + APPDEP_WIRE_VM_LEN + 8;
 
@@ -198,31 +238,116 @@ static bool decode_thread(const uint8_t *p, AppdepThreadId *t)
     return true;
 }
 
-int appdep_store_decode(const uint8_t *buf, size_t len, AppdepMessage *m)
+static int decode_v1(const uint8_t *buf, size_t len, AppdepMessage *m)
 {
     const uint8_t *c = buf + STORE_OFF_CONN;
 
-    if (len != APPDEP_STORE_VALUE_LEN ||
-        appdep_wire_get16(buf) != APPDEP_STORE_VALUE_VERSION ||
-        appdep_wire_get32(c + 36) != 0) {
+    if (len != STORE_V1_LEN || appdep_wire_get32(c + 36) != 0) {
         return -EBADMSG;
     }
-    memset(m, 0, sizeof(*m));
     m->direction = buf[2];
     m->conn.family = buf[3];
     m->seq = appdep_wire_get32(buf + 4);
     m->send_ns = appdep_wire_get64(buf + 8);
     m->recv_ns = appdep_wire_get64(buf + 16);
     m->bytes = appdep_wire_get64(buf + 24);
-    if (!decode_thread(buf + STORE_OFF_SENDER, &m->sender) ||
-        !decode_thread(buf + STORE_OFF_RECEIVER, &m->receiver)) {
+    if (!decode_thread_v1(buf + STORE_OFF_SENDER, &m->sender) ||
+        !decode_thread_v1(buf + STORE_OFF_RECEIVER, &m->receiver)) {
         return -EBADMSG;
     }
     memcpy(m->conn.caddr, c, 16);
     memcpy(m->conn.saddr, c + 16, 16);
     m->conn.cport = appdep_wire_get16(c + 32);
     m->conn.sport = appdep_wire_get16(c + 34);
-    return appdep_store_message_valid(m) ? 0 : -EBADMSG;
+    return 0;
+}
+
+/*
+ * One thread of a version 2 value at *@off of @len bytes: lengths within
+ * their fields and the value, no NUL inside the names (the form encode
+ * writes); *@off moves past it.
+ */
+static bool decode_thread_v2(const uint8_t *buf, size_t len, size_t *off,
+                             AppdepThreadId *t)
+{
+    const uint8_t *p = buf + *off;
+    size_t vlen, clen;
+
+    if (len - *off < STORE_V2_THREAD_FIXED) {
+        return false;
+    }
+    vlen = p[8];
+    clen = p[9];
+    if (vlen > APPDEP_WIRE_VM_LEN || clen > APPDEP_WIRE_COMM_LEN ||
+        len - *off - STORE_V2_THREAD_FIXED < vlen + clen ||
+        memchr(p + STORE_V2_THREAD_FIXED, 0, vlen + clen)) {
+        return false;
+    }
+    t->pid = appdep_wire_get32(p);
+    t->tid = appdep_wire_get32(p + 4);
+    memcpy(t->vm, p + STORE_V2_THREAD_FIXED, vlen);
+    t->vm[vlen] = '\0';
+    memcpy(t->comm, p + STORE_V2_THREAD_FIXED + vlen, clen);
+    t->comm[clen] = '\0';
+    *off += STORE_V2_THREAD_FIXED + vlen + clen;
+    return true;
+}
+
+static int decode_v2(const uint8_t *buf, size_t len, AppdepMessage *m)
+{
+    size_t alen, off;
+
+    if (len < STORE_V2_FIXED) {
+        return -EBADMSG;
+    }
+    m->direction = buf[2];
+    m->conn.family = buf[3];
+    m->seq = appdep_wire_get32(buf + 4);
+    m->send_ns = appdep_wire_get64(buf + 8);
+    m->recv_ns = appdep_wire_get64(buf + 16);
+    m->bytes = appdep_wire_get64(buf + 24);
+    m->conn.cport = appdep_wire_get16(buf + 32);
+    m->conn.sport = appdep_wire_get16(buf + 34);
+    alen = buf[36];
+    if ((alen != 4 && alen != 16) || len - STORE_V2_FIXED < 2 * alen) {
+        return -EBADMSG;
+    }
+    memcpy(m->conn.caddr, buf + STORE_V2_FIXED, alen);
+    memcpy(m->conn.saddr, buf + STORE_V2_FIXED + alen, alen);
+    /* the canonical form: 4 bytes exactly for IPv4 with a zero tail */
+    if (alen != addr_len(&m->conn)) {
+        return -EBADMSG;
+    }
+    off = STORE_V2_FIXED + 2 * alen;
+    if (!decode_thread_v2(buf, len, &off, &m->sender) ||
+        !decode_thread_v2(buf, len, &off, &m->receiver) || off != len) {
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+int appdep_store_decode(const uint8_t *buf, size_t len, AppdepMessage *m)
+{
+    int rc;
+
+    if (len < 2) {
+        return -EBADMSG;
+    }
+    memset(m, 0, sizeof(*m));
+    switch (appdep_wire_get16(buf)) {
+    case APPDEP_STORE_VALUE_VERSION:
+        rc = decode_v2(buf, len, m);
+        break;
+    case STORE_V1_VERSION:
+        rc = decode_v1(buf, len, m);
+        break;
+    default:
+        rc = -EBADMSG;
+    }
+    if (rc == 0 && !appdep_store_message_valid(m)) {
+        rc = -EBADMSG;
+    }
+    return rc;
 }
 
 /* ---- keys ---- */
@@ -533,6 +658,10 @@ static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
                           APPDEP_STORE_SCHEMA);
     } else if (schema == 1) {
         rc = store_migrate_1(s, txn);
+    } else if (schema == 2) {
+        /* only the value version differs, and version 1 is still read */
+        rc = meta_put_u64(txn, s->meta_dbi, STORE_META_SCHEMA,
+                          APPDEP_STORE_SCHEMA);
     } else if (schema != APPDEP_STORE_SCHEMA) {
         return -EPROTO;
     }
@@ -864,7 +993,8 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     for (i = 0; i < ctx->n; i++) {
         const AppdepMessage *m = &ctx->msgs[ctx->order[i]];
         uint8_t mkey[APPDEP_STORE_MSG_KEY_LEN];
-        unsigned flags = MDB_RESERVE | MDB_NOOVERWRITE;
+        uint8_t val[APPDEP_STORE_VALUE_MAX];
+        unsigned flags = MDB_NOOVERWRITE;
 
         /*
          * uniq grows with every key, so a message not older than the
@@ -877,12 +1007,12 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
         msg_key(mkey, m->send_ns, uniq++);
         k.mv_size = sizeof(mkey);
         k.mv_data = mkey;
-        d.mv_size = APPDEP_STORE_VALUE_LEN;
+        d.mv_size = appdep_store_encode(m, val);
+        d.mv_data = val;
         rc = mdb_cursor_put(cur, &k, &d, flags);
         if (rc) {
             goto out;
         }
-        appdep_store_encode(m, d.mv_data);
         if (m->sender.tid) {
             ctx->ends[nidx] = index_thread(ctx, &m->sender);
             g_array_index(ctx->threads, IndexThread, ctx->ends[nidx]).n++;

@@ -4,8 +4,9 @@
  * One environment directory holds three named databases:
  *
  *   msg     key  send_ns (u64 BE) | uniq (u64 BE)           16 bytes
- *           val  the message, APPDEP_STORE_VALUE_LEN bytes (layout in
- *                store.c: fixed, little-endian, versioned)
+ *           val  the message, at most APPDEP_STORE_VALUE_MAX bytes
+ *                (layout in store.c: little-endian, versioned; names
+ *                and IPv4 addresses take only their length, ~80 bytes)
  *   thread  MDB_DUPSORT | MDB_DUPFIXED
  *           key  vm | 0 | tid (u32 BE)                     <= 69 bytes
  *           vals send_ns (u64 BE) | uniq (u64 BE): the msg key, 16 bytes
@@ -47,9 +48,9 @@
 #include <stdint.h>
 #include "convert.h"
 
-#define APPDEP_STORE_SCHEMA             2
-#define APPDEP_STORE_VALUE_VERSION      1
-#define APPDEP_STORE_VALUE_LEN          248     /* encoded AppdepMessage */
+#define APPDEP_STORE_SCHEMA             3
+#define APPDEP_STORE_VALUE_VERSION      2       /* written; 1 is read too */
+#define APPDEP_STORE_VALUE_MAX          256     /* encoded AppdepMessage */
 #define APPDEP_STORE_MSG_KEY_LEN        16
 #define APPDEP_STORE_THREAD_PREFIX_MAX  (APPDEP_WIRE_VM_LEN + 1 + 4)
 
@@ -100,7 +101,9 @@ typedef struct AppdepStore AppdepStore;
  * On success *@out is the new store (free with appdep_store_close) and 0
  * is returned.  Errors: -EINVAL (bad option), -errno from mkdir, LMDB's
  * codes from mdb_env_open and friends, -EPROTO when the directory holds a
- * store of another schema version.  An environment may be opened only
+ * store of another schema version.  Older schemas are migrated in the
+ * opening transaction: schema 1's thread index is rebuilt; schema 2
+ * differs only by its values (version 1), which are still read.  An environment may be opened only
  * once per process (LMDB's rule).  Writer thread.
  */
 int appdep_store_open(AppdepStore **out, const char *dir,
@@ -195,13 +198,15 @@ const char *appdep_store_strerror(int err);
 /*
  * The value codec, pure.  A message is valid when its direction and
  * family are known and its strings are terminated within their fields.
- * encode writes exactly APPDEP_STORE_VALUE_LEN bytes of a valid @m.
- * decode checks length, version, every enum, every reserved byte and the
- * padding of every string, and returns 0 or -EBADMSG.
+ * encode writes a valid @m in the current version and returns its length
+ * (at most APPDEP_STORE_VALUE_MAX).  decode reads versions 1 and 2: it
+ * checks the length against every field, the version, every enum, every
+ * reserved byte and the canonical form of strings and addresses, and
+ * returns 0 or -EBADMSG.
  */
 bool appdep_store_message_valid(const AppdepMessage *m);
-void appdep_store_encode(const AppdepMessage *m,
-                         uint8_t buf[APPDEP_STORE_VALUE_LEN]);
+size_t appdep_store_encode(const AppdepMessage *m,
+                           uint8_t buf[APPDEP_STORE_VALUE_MAX]);
 int appdep_store_decode(const uint8_t *buf, size_t len, AppdepMessage *m);
 
 /*

@@ -72,15 +72,43 @@ static AppdepMessage sample(unsigned i, uint64_t send_ns)
 /* Field by field, through the canonical encoding. */
 static void assert_same(const AppdepMessage *a, const AppdepMessage *b)
 {
-    uint8_t ea[APPDEP_STORE_VALUE_LEN], eb[APPDEP_STORE_VALUE_LEN];
+    uint8_t ea[APPDEP_STORE_VALUE_MAX], eb[APPDEP_STORE_VALUE_MAX];
+    size_t na = appdep_store_encode(a, ea), nb = appdep_store_encode(b, eb);
 
-    appdep_store_encode(a, ea);
-    appdep_store_encode(b, eb);
     g_assert_cmpuint(a->send_ns, ==, b->send_ns);
     g_assert_cmpuint(a->bytes, ==, b->bytes);
     g_assert_cmpstr(a->sender.vm, ==, b->sender.vm);
     g_assert_cmpstr(a->receiver.comm, ==, b->receiver.comm);
-    g_assert_cmpmem(ea, sizeof(ea), eb, sizeof(eb));
+    g_assert_cmpmem(ea, na, eb, nb);
+}
+
+/* The version 1 value layout (schema 2 stores), store.c. */
+#define V1_LEN  248
+
+static void encode_v1_thread(const AppdepThreadId *t, uint8_t *p)
+{
+    appdep_wire_put_str(p, t->vm, APPDEP_WIRE_VM_LEN);
+    appdep_wire_put32(p + 64, t->pid);
+    appdep_wire_put32(p + 68, t->tid);
+    appdep_wire_put_str(p + 72, t->comm, APPDEP_WIRE_COMM_LEN);
+}
+
+static void encode_v1(const AppdepMessage *m, uint8_t buf[V1_LEN])
+{
+    memset(buf, 0, V1_LEN);
+    appdep_wire_put16(buf, 1);
+    buf[2] = m->direction;
+    buf[3] = m->conn.family;
+    appdep_wire_put32(buf + 4, m->seq);
+    appdep_wire_put64(buf + 8, m->send_ns);
+    appdep_wire_put64(buf + 16, m->recv_ns);
+    appdep_wire_put64(buf + 24, m->bytes);
+    encode_v1_thread(&m->sender, buf + 32);
+    encode_v1_thread(&m->receiver, buf + 120);
+    memcpy(buf + 208, m->conn.caddr, 16);
+    memcpy(buf + 224, m->conn.saddr, 16);
+    appdep_wire_put16(buf + 240, m->conn.cport);
+    appdep_wire_put16(buf + 242, m->conn.sport);
 }
 
 static GArray *msg_array(void)
@@ -123,21 +151,51 @@ static void put(AppdepStore *s, const AppdepMessage *m, size_t n)
 
 static void test_codec(void)
 {
-    uint8_t buf[APPDEP_STORE_VALUE_LEN], bad[APPDEP_STORE_VALUE_LEN];
+    uint8_t buf[APPDEP_STORE_VALUE_MAX], bad[APPDEP_STORE_VALUE_MAX];
+    uint8_t v1[V1_LEN];
     AppdepMessage m = sample(3, T_BASE), out, x;
+    size_t n, off;
 
-    /* Full-length strings: NUL-padded fields, not terminated. */
+    /* Full-length strings: no terminator stored. */
     memset(m.sender.vm, 'v', APPDEP_WIRE_VM_LEN);
     m.sender.vm[APPDEP_WIRE_VM_LEN] = '\0';
     memset(m.receiver.comm, 'c', APPDEP_WIRE_COMM_LEN);
     m.receiver.comm[APPDEP_WIRE_COMM_LEN] = '\0';
     g_assert_true(appdep_store_message_valid(&m));
-    appdep_store_encode(&m, buf);
-    g_assert_cmpint(appdep_store_decode(buf, sizeof(buf), &out), ==, 0);
+    n = appdep_store_encode(&m, buf);
+    g_assert_cmpuint(n, <=, APPDEP_STORE_VALUE_MAX);
+    g_assert_cmpint(appdep_store_decode(buf, n, &out), ==, 0);
     assert_same(&m, &out);
     g_assert_cmpuint(out.seq, ==, m.seq);
     g_assert_cmpuint(out.conn.cport, ==, m.conn.cport);
     g_assert_cmpmem(out.conn.caddr, 16, m.conn.caddr, 16);
+
+    /* An IPv4 message with short names: 4-byte addresses, short value. */
+    x = sample(1, T_BASE);
+    x.conn.caddr[15] = 0;
+    g_assert_cmpuint(x.conn.family, ==, APPDEP_FAMILY_IPV4);
+    g_snprintf(x.sender.vm, sizeof(x.sender.vm), "vm1");
+    g_snprintf(x.sender.comm, sizeof(x.sender.comm), "curl");
+    g_assert_cmpuint(appdep_store_encode(&x, bad), ==,
+                     37 + 8 + 10 + 7 + 10 + 9 + 5);
+    g_assert_cmpint(appdep_store_decode(bad, 37 + 8 + 10 + 7 + 10 + 9 + 5,
+                                        &out), ==, 0);
+    assert_same(&x, &out);
+    g_assert_cmpmem(out.conn.saddr, 16, x.conn.saddr, 16);
+
+    /* Version 1 values (schema 2 stores) are still read. */
+    encode_v1(&m, v1);
+    g_assert_cmpint(appdep_store_decode(v1, sizeof(v1), &out), ==, 0);
+    assert_same(&m, &out);
+    g_assert_cmpint(appdep_store_decode(v1, sizeof(v1) - 1, &out), ==,
+                    -EBADMSG);
+    v1[V1_LEN - 1] = 1;                             /* reserved */
+    g_assert_cmpint(appdep_store_decode(v1, sizeof(v1), &out), ==,
+                    -EBADMSG);
+    encode_v1(&m, v1);
+    v1[120 + 9 + 1] = 'x';      /* after the receiver's vm ("vm-server") */
+    g_assert_cmpint(appdep_store_decode(v1, sizeof(v1), &out), ==,
+                    -EBADMSG);
 
     /* Invalid messages. */
     x = m;
@@ -150,31 +208,37 @@ static void test_codec(void)
     memset(x.sender.comm, 'c', sizeof(x.sender.comm));  /* unterminated */
     g_assert_false(appdep_store_message_valid(&x));
 
-    /* Length, version, reserved bytes, padding, enums. */
-    g_assert_cmpint(appdep_store_decode(buf, sizeof(buf) - 1, &out), ==,
-                    -EBADMSG);
-    g_assert_cmpint(appdep_store_decode(buf, 0, &out), ==, -EBADMSG);
-    memcpy(bad, buf, sizeof(bad));
-    bad[0] = 2;
-    g_assert_cmpint(appdep_store_decode(bad, sizeof(bad), &out), ==,
-                    -EBADMSG);
-    memcpy(bad, buf, sizeof(bad));
-    bad[APPDEP_STORE_VALUE_LEN - 1] = 1;
-    g_assert_cmpint(appdep_store_decode(bad, sizeof(bad), &out), ==,
-                    -EBADMSG);
-    memcpy(bad, buf, sizeof(bad));
+    /* Every length short of the value, and one byte more. */
+    for (off = 0; off < n; off++) {
+        g_assert_cmpint(appdep_store_decode(buf, off, &out), ==, -EBADMSG);
+    }
+    memcpy(bad, buf, n);
+    bad[n] = 0;
+    g_assert_cmpint(appdep_store_decode(bad, n + 1, &out), ==, -EBADMSG);
+    /* Version, enums, address length. */
+    memcpy(bad, buf, n);
+    bad[0] = 9;
+    g_assert_cmpint(appdep_store_decode(bad, n, &out), ==, -EBADMSG);
+    memcpy(bad, buf, n);
     bad[2] = 3;
-    g_assert_cmpint(appdep_store_decode(bad, sizeof(bad), &out), ==,
-                    -EBADMSG);
-    memcpy(bad, buf, sizeof(bad));
+    g_assert_cmpint(appdep_store_decode(bad, n, &out), ==, -EBADMSG);
+    memcpy(bad, buf, n);
     bad[3] = 0;
-    g_assert_cmpint(appdep_store_decode(bad, sizeof(bad), &out), ==,
-                    -EBADMSG);
-    /* A byte after the terminating NUL of the receiver's vm ("vm-server"). */
-    memcpy(bad, buf, sizeof(bad));
-    bad[32 + 88 + 20] = 'x';
-    g_assert_cmpint(appdep_store_decode(bad, sizeof(bad), &out), ==,
-                    -EBADMSG);
+    g_assert_cmpint(appdep_store_decode(bad, n, &out), ==, -EBADMSG);
+    memcpy(bad, buf, n);
+    bad[36] = 5;
+    g_assert_cmpint(appdep_store_decode(bad, n, &out), ==, -EBADMSG);
+    /* A NUL inside the sender's vm, and a vm length over its field. */
+    off = 37 + 2 * 16;
+    memcpy(bad, buf, n);
+    bad[off + 10 + 3] = 0;
+    g_assert_cmpint(appdep_store_decode(bad, n, &out), ==, -EBADMSG);
+    memcpy(bad, buf, n);
+    bad[off + 8] = APPDEP_WIRE_VM_LEN + 1;
+    g_assert_cmpint(appdep_store_decode(bad, n, &out), ==, -EBADMSG);
+    memcpy(bad, buf, n);
+    bad[off + 8] = 0xff;
+    g_assert_cmpint(appdep_store_decode(bad, n, &out), ==, -EBADMSG);
 }
 
 static void test_strerror(void)
@@ -649,6 +713,7 @@ static void raw_set_nth(Raw *r, unsigned n, const void *val, size_t len)
 {
     MDB_cursor *cur;
     MDB_val k, d;
+    uint8_t key[APPDEP_STORE_MSG_KEY_LEN];
     unsigned i;
 
     g_assert_cmpint(mdb_cursor_open(r->txn, r->dbi, &cur), ==, 0);
@@ -656,6 +721,10 @@ static void raw_set_nth(Raw *r, unsigned n, const void *val, size_t len)
     for (i = 0; i < n; i++) {
         g_assert_cmpint(mdb_cursor_get(cur, &k, &d, MDB_NEXT), ==, 0);
     }
+    /* a value of another size moves the node: k must not point into it */
+    g_assert_cmpuint(k.mv_size, ==, sizeof(key));
+    memcpy(key, k.mv_data, sizeof(key));
+    k.mv_data = key;
     d.mv_size = len;
     d.mv_data = (void *)val;
     g_assert_cmpint(mdb_cursor_put(cur, &k, &d, MDB_CURRENT), ==, 0);
@@ -665,7 +734,8 @@ static void raw_set_nth(Raw *r, unsigned n, const void *val, size_t len)
 static void test_corrupt(Fixture *f, gconstpointer data)
 {
     g_autoptr(GArray) out = msg_array();
-    uint8_t val[APPDEP_STORE_VALUE_LEN], key8[8] = { 0 };
+    uint8_t val[APPDEP_STORE_VALUE_MAX], key8[8] = { 0 };
+    size_t n;
     AppdepMessage m[10], other;
     AppdepStoreStats st;
     AppdepStore *s;
@@ -684,16 +754,17 @@ static void test_corrupt(Fixture *f, gconstpointer data)
 
     raw_open(&r, f->dir, "msg");
     raw_set_nth(&r, 2, "short", 5);                 /* bad length */
-    appdep_store_encode(&m[4], val);
+    n = appdep_store_encode(&m[4], val);
     val[0] = 9;                                     /* unknown version */
-    raw_set_nth(&r, 4, val, sizeof(val));
+    raw_set_nth(&r, 4, val, n);
     other = m[6];
     other.send_ns += 1;                             /* disagrees with key */
-    appdep_store_encode(&other, val);
-    raw_set_nth(&r, 6, val, sizeof(val));
-    appdep_store_encode(&m[8], val);
-    memset(val + 32, 0xff, 64);                     /* another vm */
-    raw_set_nth(&r, 8, val, sizeof(val));
+    n = appdep_store_encode(&other, val);
+    raw_set_nth(&r, 6, val, n);
+    other = m[8];
+    memset(other.sender.vm, 'x', APPDEP_WIRE_VM_LEN);    /* another vm */
+    n = appdep_store_encode(&other, val);
+    raw_set_nth(&r, 8, val, n);
     /* A key of the wrong size, sorting inside the range. */
     key8[0] = (T_BASE + 5 * NS) >> 56;
     for (i = 1; i < 8; i++) {
@@ -802,7 +873,7 @@ static void test_migrate_v1(Fixture *f, gconstpointer data)
     g_assert_cmpint(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), ==, 0);
     for (i = 0; i < 4; i++) {
         AppdepMessage m = sample(i, 1000 + i);
-        uint8_t mkey[16] = { 0 }, val[APPDEP_STORE_VALUE_LEN];
+        uint8_t mkey[16] = { 0 }, val[V1_LEN];
         uint8_t tkey[APPDEP_STORE_THREAD_PREFIX_MAX + 16];
         MDB_val k = { sizeof(mkey), mkey }, d = { sizeof(val), val };
         MDB_val e = { 0, NULL };
@@ -811,7 +882,7 @@ static void test_migrate_v1(Fixture *f, gconstpointer data)
         mkey[6] = (uint8_t)((1000 + i) >> 8);
         mkey[7] = (uint8_t)((1000 + i) & 0xff);
         mkey[15] = i;
-        appdep_store_encode(&m, val);
+        encode_v1(&m, val);
         g_assert_cmpint(mdb_put(txn, msg, &k, &d, 0), ==, 0);
         k.mv_data = tkey;
         k.mv_size = v1_thread_key(tkey, &m.sender, mkey);
