@@ -40,7 +40,7 @@ typedef struct Event {
 
 /* A connection, keyed by its two ends in a canonical order. */
 typedef struct Conn {
-    End end[2];                 /* end[0] < end[1] (memcmp order) */
+    End end[2];                 /* end[0] <= end[1] (end_cmp order) */
     GArray *events;             /* Event; [head, len) held */
     GArray *threads;            /* AppdepThreadId the events point to */
     guint head;                 /* events before it are consumed */
@@ -63,9 +63,39 @@ struct AppdepConverter {
     AppdepConvStats st;
 };
 
+/* The words of an End (padding zeroed by end_of), loaded unaligned. */
+#define END_WORDS   (sizeof(End) / 4)
+G_STATIC_ASSERT(sizeof(End) % 4 == 0);
+
+/* A total order on ends (any will do: it only makes the key canonical). */
 static int end_cmp(const End *a, const End *b)
 {
-    return memcmp(a, b, sizeof(End));
+    uint32_t x[END_WORDS], y[END_WORDS];
+    size_t i;
+
+    memcpy(x, a, sizeof(x));
+    memcpy(y, b, sizeof(y));
+    for (i = 0; i < END_WORDS; i++) {
+        if (x[i] != y[i]) {
+            return x[i] < y[i] ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+/* Two connection keys (End[2]) are the same. */
+static bool key_equal(const void *a, const void *b)
+{
+    uint64_t x[2 * sizeof(End) / 8], y[2 * sizeof(End) / 8];
+    uint64_t d = 0;
+    size_t i;
+
+    memcpy(x, a, sizeof(x));
+    memcpy(y, b, sizeof(y));
+    for (i = 0; i < G_N_ELEMENTS(x); i++) {
+        d |= x[i] ^ y[i];
+    }
+    return d == 0;
 }
 
 static void end_of(End *e, uint8_t family, const uint8_t *addr, uint16_t port)
@@ -94,7 +124,7 @@ static guint conn_hash(gconstpointer k)
 
 static gboolean conn_equal(gconstpointer a, gconstpointer b)
 {
-    return !memcmp(a, b, 2 * sizeof(End));
+    return key_equal(a, b);
 }
 
 static void conn_free(gpointer p)
@@ -417,23 +447,18 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
     cv->st.records++;
     end_of(&local, r->family, r->saddr, r->sport);
     end_of(&remote, r->family, r->daddr, r->dport);
-    if (end_cmp(&local, &remote) <= 0) {
-        key[0] = local;
-        key[1] = remote;
-    } else {
-        key[0] = remote;
-        key[1] = local;
-    }
+    side = end_cmp(&local, &remote) <= 0 ? 0 : 1;
+    key[side] = local;
+    key[!side] = remote;
     if (r->time_ns > cv->now_ns) {
         cv->now_ns = r->time_ns;
     }
 
     /* a connection's records tend to come together: try the last one */
     c = cv->last;
-    if (!c || memcmp(c->end, key, sizeof(key))) {
+    if (!c || !key_equal(c->end, key)) {
         c = g_hash_table_lookup(cv->conns, key);
     }
-    side = end_cmp(&local, &key[0]) ? 1 : 0;
     if (c && r->op != APPDEP_OP_CLOSE &&
         seq_new_conn(c, r->op == APPDEP_OP_SEND ? side : !side, r)) {
         /* a closed 4-tuple carries a new connection: finish the old one */

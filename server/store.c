@@ -191,13 +191,14 @@ static size_t encode_thread(const AppdepThreadId *t, uint8_t *p)
 /* IPv4 addresses fill the first 4 bytes of their fields: store those. */
 static size_t addr_len(const AppdepConn *c)
 {
-    static const uint8_t zero[12];
+    uint32_t w[6];
 
-    if (c->family == APPDEP_FAMILY_IPV4 && !memcmp(c->caddr + 4, zero, 12) &&
-        !memcmp(c->saddr + 4, zero, 12)) {
-        return 4;
+    if (c->family != APPDEP_FAMILY_IPV4) {
+        return 16;
     }
-    return 16;
+    memcpy(w, c->caddr + 4, 12);
+    memcpy(w + 3, c->saddr + 4, 12);
+    return (w[0] | w[1] | w[2] | w[3] | w[4] | w[5]) ? 16 : 4;
 }
 
 size_t appdep_store_encode(const AppdepMessage *m,
@@ -796,8 +797,11 @@ void appdep_store_close(AppdepStore *s)
 typedef struct IndexThread {
     uint8_t len;
     uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
+    uint32_t tid, hash;         /* for the lookup in PutCtx.slots */
     uint32_t first, n;          /* its run in vals */
 } IndexThread;
+
+#define STORE_INDEX_SLOTS_MIN   1024    /* thread lookup table, initial */
 
 G_STATIC_ASSERT(APPDEP_STORE_THREAD_PREFIX_MAX <= UINT8_MAX);
 
@@ -806,46 +810,71 @@ typedef struct PutCtx {
     const size_t *order;    /* indexes of the valid messages, time order */
     size_t n;               /* entries in order */
     GArray *threads;        /* scratch: IndexThread */
-    GHashTable *thread_of;  /* scratch: len | key -> index in threads + 1 */
+    uint32_t *slots;        /* scratch: open addressing on IndexThread.hash,
+                               index in threads + 1, 0: free */
+    size_t nslots;          /* a power of 2, over twice threads->len */
     uint32_t *ends;         /* scratch, 2 * n: thread of each entry */
     uint8_t *vals;          /* scratch, 2 * n values */
 } PutCtx;
 
-static guint index_key_hash(gconstpointer p)
+static uint32_t *index_slot(PutCtx *ctx, uint32_t hash, const char *vm,
+                            size_t vlen, uint32_t tid)
 {
-    const uint8_t *k = p;
-    guint h = 5381;
-    size_t i;
+    size_t mask = ctx->nslots - 1, pos;
 
-    for (i = 1; i <= k[0]; i++) {
-        h = h * 33 + k[i];
+    for (pos = hash & mask; ctx->slots[pos]; pos = (pos + 1) & mask) {
+        const IndexThread *it = &g_array_index(ctx->threads, IndexThread,
+                                               ctx->slots[pos] - 1);
+
+        if (it->hash == hash && it->tid == tid && it->len == vlen + 5 &&
+            !memcmp(it->key, vm, vlen)) {
+            break;
+        }
     }
-    return h;
+    return &ctx->slots[pos];
 }
 
-static gboolean index_key_eq(gconstpointer a, gconstpointer b)
+/* Double the lookup table. */
+static void index_slots_grow(PutCtx *ctx)
 {
-    const uint8_t *x = a, *y = b;
+    guint i;
 
-    return x[0] == y[0] && memcmp(x + 1, y + 1, x[0]) == 0;
+    g_free(ctx->slots);
+    ctx->nslots *= 2;
+    ctx->slots = g_new0(uint32_t, ctx->nslots);
+    for (i = 0; i < ctx->threads->len; i++) {
+        const IndexThread *it = &g_array_index(ctx->threads, IndexThread, i);
+
+        *index_slot(ctx, it->hash, (const char *)it->key, it->len - 5,
+                    it->tid) = i + 1;
+    }
 }
 
-/* The index of thread @t in ctx->threads, added if new. */
+/* The index of thread @t in ctx->threads, added if new (2 per message). */
 static uint32_t index_thread(PutCtx *ctx, const AppdepThreadId *t)
 {
+    uint32_t h = 2166136261u, *slot;
+    size_t vlen;
     IndexThread it;
-    gpointer pos;
 
-    it.len = thread_prefix(it.key, t->vm, t->tid);
-    pos = g_hash_table_lookup(ctx->thread_of, &it.len);
-    if (pos) {
-        return GPOINTER_TO_UINT(pos) - 1;
+    for (vlen = 0; vlen < APPDEP_WIRE_VM_LEN && t->vm[vlen]; vlen++) {
+        h = (h ^ (uint8_t)t->vm[vlen]) * 16777619u;
     }
+    h = (h ^ t->tid) * 0x9e3779b1u;
+    h ^= h >> 16;
+    slot = index_slot(ctx, h, t->vm, vlen, t->tid);
+    if (*slot) {
+        return *slot - 1;
+    }
+    it.len = thread_prefix(it.key, t->vm, t->tid);
+    it.tid = t->tid;
+    it.hash = h;
     it.first = it.n = 0;
     g_array_append_val(ctx->threads, it);
-    /* len and key are adjacent: the table's key is len | key */
-    g_hash_table_insert(ctx->thread_of, g_memdup2(&it.len, 1 + it.len),
-                        GUINT_TO_POINTER(ctx->threads->len));
+    *slot = ctx->threads->len;
+    if (ctx->threads->len * 2 >= ctx->nslots) {
+        index_slots_grow(ctx);
+    }
     return ctx->threads->len - 1;
 }
 
@@ -944,7 +973,7 @@ static int put_thread_index(AppdepStore *s, MDB_txn *txn, PutCtx *ctx,
     for (i = 0; i < th->len; i++) {
         g_array_index(th, IndexThread, i).n = fill[i];
     }
-    g_array_sort(th, cmp_index_thread);    /* thread_of is stale now */
+    g_array_sort(th, cmp_index_thread);    /* slots are stale now */
 
     rc = mdb_cursor_open(txn, s->thread_dbi, &cur);
     if (rc) {
@@ -977,7 +1006,7 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     }
     /* this body may run again after a map growth: start afresh */
     g_array_set_size(ctx->threads, 0);
-    g_hash_table_remove_all(ctx->thread_of);
+    memset(ctx->slots, 0, ctx->nslots * sizeof(*ctx->slots));
     rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
     if (rc) {
         return rc;
@@ -1052,6 +1081,55 @@ static int cmp_time_idx(const void *a, const void *b)
     return x->i < y->i ? -1 : x->i > y->i;
 }
 
+#define STORE_RADIX_BITS        16
+#define STORE_RADIX_MIN         1024    /* fewer pairs: qsort */
+
+/*
+ * Sort @ti (@k pairs, in index order) by time, equal times in index
+ * order, like cmp_time_idx: an LSD radix sort of the time offsets from
+ * the oldest, 16 bits per pass (a batch spans seconds: 2 or 3 passes),
+ * each pass stable.  @tmp holds @k pairs.
+ */
+static void radix_sort_time(TimeIdx *ti, TimeIdx *tmp, size_t k)
+{
+    g_autofree size_t *count = g_new(size_t, 1u << STORE_RADIX_BITS);
+    uint64_t tmin = UINT64_MAX, span = 0;
+    unsigned shift;
+    size_t i;
+
+    for (i = 0; i < k; i++) {
+        tmin = MIN(tmin, ti[i].t);
+    }
+    for (i = 0; i < k; i++) {
+        span |= ti[i].t - tmin;
+    }
+    for (shift = 0; shift < 64 && span >> shift; shift += STORE_RADIX_BITS) {
+        size_t sum = 0, c;
+        TimeIdx *swap;
+
+        memset(count, 0, sizeof(size_t) << STORE_RADIX_BITS);
+        for (i = 0; i < k; i++) {
+            count[((ti[i].t - tmin) >> shift) &
+                  ((1u << STORE_RADIX_BITS) - 1)]++;
+        }
+        for (i = 0; i < 1u << STORE_RADIX_BITS; i++) {
+            c = count[i];
+            count[i] = sum;
+            sum += c;
+        }
+        for (i = 0; i < k; i++) {
+            tmp[count[((ti[i].t - tmin) >> shift) &
+                      ((1u << STORE_RADIX_BITS) - 1)]++] = ti[i];
+        }
+        swap = ti;
+        ti = tmp;
+        tmp = swap;
+    }
+    if (shift / STORE_RADIX_BITS % 2) {
+        memcpy(tmp, ti, k * sizeof(*ti));      /* back into the caller's */
+    }
+}
+
 /*
  * Fill @order with the indexes of the @n valid messages of @msgs in
  * (send_ns, index) order; returns how many.  Sorting small (time, index)
@@ -1076,8 +1154,12 @@ static size_t order_by_time(const AppdepMessage *msgs, size_t n,
         }
         k++;
     }
-    if (!sorted) {
+    if (!sorted && k < STORE_RADIX_MIN) {
         qsort(ti, k, sizeof(*ti), cmp_time_idx);
+    } else if (!sorted) {
+        g_autofree TimeIdx *tmp = g_new(TimeIdx, k);
+
+        radix_sort_time(ti, tmp, k);
     }
     for (i = 0; i < k; i++) {
         order[i] = ti[i].i;
@@ -1092,7 +1174,6 @@ int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
     g_autofree uint32_t *ends = NULL;
     g_autofree uint8_t *vals = NULL;
     g_autoptr(GArray) threads = NULL;
-    g_autoptr(GHashTable) thread_of = NULL;
     PutCtx ctx = { .msgs = msgs, .order = order };
     size_t rejected;
     int rc;
@@ -1106,11 +1187,11 @@ int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
     ctx.ends = ends = g_new(uint32_t, 2 * ctx.n);
     ctx.vals = vals = g_malloc(2 * ctx.n * APPDEP_STORE_MSG_KEY_LEN);
     ctx.threads = threads = g_array_new(FALSE, FALSE, sizeof(IndexThread));
-    ctx.thread_of = thread_of = g_hash_table_new_full(index_key_hash,
-                                                      index_key_eq, g_free,
-                                                      NULL);
+    ctx.nslots = STORE_INDEX_SLOTS_MIN;
+    ctx.slots = g_new0(uint32_t, ctx.nslots);
 
     rc = store_write(s, store_put_txn, &ctx);
+    g_free(ctx.slots);      /* index_slots_grow() may have replaced it */
     if (rc) {
         return rc;
     }

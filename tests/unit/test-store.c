@@ -404,6 +404,43 @@ static void test_key_order(Fixture *f, gconstpointer data)
                      0x8000000000000000ULL);
 }
 
+/*
+ * One large unsorted batch (sorted by radix passes over the time
+ * offsets), with equal times that must keep their batch order, a span
+ * of more than 2^48 ns, and a few invalid messages.
+ */
+static void test_batch_order(Fixture *f, gconstpointer data)
+{
+    g_autoptr(AppdepStore) s = open_store(f, NULL);
+    g_autoptr(GArray) out = msg_array();
+    g_autofree AppdepMessage *m = g_new(AppdepMessage, 5000);
+    GRand *rnd = g_rand_new_with_seed(3);
+    unsigned i;
+
+    for (i = 0; i < 5000; i++) {
+        uint64_t t = T_BASE + g_rand_int_range(rnd, 0, 1000) *
+                     (i % 7 ? 1000003ULL : 1ULL << 40);
+
+        m[i] = sample(i, t);
+        m[i].bytes = i;
+        if (i % 1000 == 999) {
+            m[i].direction = 0;                 /* invalid: skipped */
+        }
+    }
+    g_rand_free(rnd);
+    g_assert_cmpint(appdep_store_put_batch(s, m, 5000), ==, 5);
+    g_assert_cmpint(appdep_store_range(s, 0, UINT64_MAX, out, 0), ==, 0);
+    g_assert_cmpuint(out->len, ==, 4995);
+    for (i = 1; i < out->len; i++) {
+        const AppdepMessage *a = &g_array_index(out, AppdepMessage, i - 1);
+        const AppdepMessage *b = &g_array_index(out, AppdepMessage, i);
+
+        g_assert_true(a->send_ns < b->send_ns ||
+                      (a->send_ns == b->send_ns && a->bytes < b->bytes));
+        g_assert_cmpuint(b->bytes % 1000, !=, 999);
+    }
+}
+
 static void test_thread_range(Fixture *f, gconstpointer data)
 {
     g_autoptr(AppdepStore) s = open_store(f, NULL);
@@ -1192,6 +1229,7 @@ int main(int argc, char **argv)
     ADD("/store/invalid-args", test_invalid_args);
     ADD("/store/range-bounds", test_range_bounds);
     ADD("/store/key-order", test_key_order);
+    ADD("/store/batch-order", test_batch_order);
     ADD("/store/thread-range", test_thread_range);
     ADD("/store/thread-self", test_thread_self);
     ADD("/store/same-time", test_same_time);
