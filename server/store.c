@@ -15,12 +15,16 @@
 #include <glib/gstdio.h>
 #include "store.h"
 
-#define STORE_MAX_DBS           4       /* msg, thread, meta, rec */
+#define STORE_MAX_DBS           5       /* msg, thread, threads, meta, rec */
 #define STORE_META_SCHEMA       "schema"
 #define STORE_META_UNIQ         "uniq"
 #define STORE_META_RETENTION    "retention"
 #define STORE_META_BATCH        "batch:"    /* + host: last batch committed */
 #define STORE_NS_PER_S          1000000000ULL
+/* thread index buckets: 2^30 ns (~1.07 s) of send times per key */
+#define STORE_INDEX_BUCKET_SHIFT 30
+#define STORE_INDEX_KEY_MAX     (8 + APPDEP_STORE_THREAD_PREFIX_MAX)
+#define STORE_KNOWN_MAX         (1u << 20)  /* threads cached as listed */
 
 /*
  * Value layout, version 2 (written), little-endian, variable length
@@ -61,7 +65,12 @@ G_STATIC_ASSERT(STORE_V2_FIXED + 2 * 16 +
 
 struct AppdepStore {
     MDB_env *env;
-    MDB_dbi msg_dbi, thread_dbi, meta_dbi, rec_dbi;
+    MDB_dbi msg_dbi, thread_dbi, threads_dbi, meta_dbi, rec_dbi;
+    /*
+     * Threads known to be in "threads" (len | vm | 0 | tid BE, the
+     * key); a cache of the writer thread, filled after commits.
+     */
+    GHashTable *known;
     /*
      * mdb_env_set_mapsize() must not run while any transaction of this
      * process is open: every transaction is inside the gate (gate_active
@@ -371,6 +380,37 @@ static size_t thread_prefix(uint8_t *key, const char *vm, uint32_t tid)
     return vlen + 1 + 4;
 }
 
+/*
+ * bucket BE | vm | 0 | tid BE: a key of the thread index, holding the
+ * thread's messages sent in that bucket of time; returns its length.
+ */
+static size_t index_key(uint8_t *key, uint64_t send_ns, const char *vm,
+                        uint32_t tid)
+{
+    put_be64(key, send_ns >> STORE_INDEX_BUCKET_SHIFT);
+    return 8 + thread_prefix(key + 8, vm, tid);
+}
+
+/* The keys of AppdepStore.known: len | bytes. */
+static guint known_hash(gconstpointer p)
+{
+    const uint8_t *k = p;
+    guint h = 2166136261u;
+    size_t i;
+
+    for (i = 0; i <= k[0]; i++) {
+        h = (h ^ k[i]) * 16777619u;
+    }
+    return h;
+}
+
+static gboolean known_equal(gconstpointer a, gconstpointer b)
+{
+    const uint8_t *x = a, *y = b;
+
+    return x[0] == y[0] && !memcmp(x + 1, y + 1, x[0]);
+}
+
 /* ---- transactions ---- */
 
 static void gate_enter(AppdepStore *s)
@@ -568,29 +608,35 @@ static int index_message(AppdepStore *s, MDB_txn *txn, const MDB_val *mk,
     int rc = 0;
 
     for (i = 0; i < 2 && !rc; i++) {
-        uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
-        MDB_val k, d = *mk;
+        uint8_t key[STORE_INDEX_KEY_MAX];
+        MDB_val k, d = *mk, e = { 0, NULL };
 
         if (!ends[i]->tid) {
             continue;
         }
-        k.mv_size = thread_prefix(key, ends[i]->vm, ends[i]->tid);
+        k.mv_size = index_key(key, m->send_ns, ends[i]->vm, ends[i]->tid);
         k.mv_data = key;
         rc = mdb_put(txn, s->thread_dbi, &k, &d, MDB_NODUPDATA);
         if (rc == MDB_KEYEXIST) {
             rc = 0;         /* a thread that sent to itself */
+        }
+        if (!rc) {
+            k.mv_size -= 8;
+            k.mv_data = key + 8;
+            rc = mdb_put(txn, s->threads_dbi, &k, &e, 0);
         }
     }
     return rc;
 }
 
 /*
- * Schema 1 had one plain key per index entry (vm | 0 | tid | msg key ->
- * empty); schema 2 has the same entries as the sorted duplicate values
- * of one key per thread.  Drop the old index and rebuild it from msg, in
- * the open transaction (so an interrupted migration leaves schema 1).
+ * Schemas 1 to 3 had the thread index keyed by thread only (schema 1:
+ * one plain key per entry, vm | 0 | tid | msg key -> empty; 2 and 3: the
+ * entries as the sorted duplicate values of one key per thread).  Drop
+ * it and rebuild it from msg, bucketed, with the list of threads, in the
+ * open transaction (so an interrupted migration leaves the old schema).
  */
-static int store_migrate_1(AppdepStore *s, MDB_txn *txn)
+static int store_rebuild_index(AppdepStore *s, MDB_txn *txn)
 {
     MDB_cursor *cur;
     MDB_val k, d;
@@ -605,6 +651,9 @@ static int store_migrate_1(AppdepStore *s, MDB_txn *txn)
         rc = mdb_dbi_open(txn, "thread",
                           MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
                           &s->thread_dbi);
+    }
+    if (!rc) {
+        rc = mdb_dbi_open(txn, "threads", MDB_CREATE, &s->threads_dbi);
     }
     if (!rc) {
         rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
@@ -657,12 +706,9 @@ static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     if (!found) {
         rc = meta_put_u64(txn, s->meta_dbi, STORE_META_SCHEMA,
                           APPDEP_STORE_SCHEMA);
-    } else if (schema == 1) {
-        rc = store_migrate_1(s, txn);
-    } else if (schema == 2) {
-        /* only the value version differs, and version 1 is still read */
-        rc = meta_put_u64(txn, s->meta_dbi, STORE_META_SCHEMA,
-                          APPDEP_STORE_SCHEMA);
+    } else if (schema >= 1 && schema < APPDEP_STORE_SCHEMA) {
+        /* version 1 values (schemas 1 and 2) are still read */
+        rc = store_rebuild_index(s, txn);
     } else if (schema != APPDEP_STORE_SCHEMA) {
         return -EPROTO;
     }
@@ -670,6 +716,9 @@ static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
         rc = mdb_dbi_open(txn, "thread",
                           MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
                           &s->thread_dbi);
+    }
+    if (!rc) {
+        rc = mdb_dbi_open(txn, "threads", MDB_CREATE, &s->threads_dbi);
     }
     if (!rc) {
         rc = meta_get_u64(txn, s->meta_dbi, STORE_META_UNIQ, &uniq, &found);
@@ -728,6 +777,7 @@ int appdep_store_open(AppdepStore **out, const char *dir,
     }
 
     s = g_new0(AppdepStore, 1);
+    s->known = g_hash_table_new_full(known_hash, known_equal, g_free, NULL);
     g_mutex_init(&s->gate_lock);
     g_cond_init(&s->gate_cond);
     s->max_map_size = max_map;
@@ -781,6 +831,9 @@ void appdep_store_close(AppdepStore *s)
     if (s->env) {
         mdb_env_close(s->env);
     }
+    if (s->known) {
+        g_hash_table_destroy(s->known);
+    }
     g_cond_clear(&s->gate_cond);
     g_mutex_clear(&s->gate_lock);
     g_free(s);
@@ -789,21 +842,22 @@ void appdep_store_close(AppdepStore *s)
 /* ---- writes ---- */
 
 /*
- * The thread index entries of one batch, grouped per thread: threads[]
- * are the distinct threads (their key, vm | 0 | tid BE), vals[] the
- * 16-byte values (send_ns BE | uniq BE), each thread's a run of vals
- * starting at its first, in batch (key) order.
+ * The thread index entries of one batch, grouped per index key: threads[]
+ * are the distinct (bucket, thread) pairs (their key, bucket BE | vm | 0
+ * | tid BE), vals[] the 16-byte values (send_ns BE | uniq BE), each
+ * key's a run of vals starting at its first, in batch (key) order.
  */
 typedef struct IndexThread {
     uint8_t len;
-    uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
-    uint32_t tid, hash;         /* for the lookup in PutCtx.slots */
+    uint8_t key[STORE_INDEX_KEY_MAX];
+    uint64_t bucket;            /* for the lookup in PutCtx.slots */
+    uint32_t tid, hash;
     uint32_t first, n;          /* its run in vals */
 } IndexThread;
 
 #define STORE_INDEX_SLOTS_MIN   1024    /* thread lookup table, initial */
 
-G_STATIC_ASSERT(APPDEP_STORE_THREAD_PREFIX_MAX <= UINT8_MAX);
+G_STATIC_ASSERT(STORE_INDEX_KEY_MAX <= UINT8_MAX);
 
 typedef struct PutCtx {
     const AppdepMessage *msgs;
@@ -815,10 +869,12 @@ typedef struct PutCtx {
     size_t nslots;          /* a power of 2, over twice threads->len */
     uint32_t *ends;         /* scratch, 2 * n: thread of each entry */
     uint8_t *vals;          /* scratch, 2 * n values */
+    GPtrArray *fresh;       /* out: len | vm | 0 | tid BE of the threads
+                               added to "threads", for s->known */
 } PutCtx;
 
-static uint32_t *index_slot(PutCtx *ctx, uint32_t hash, const char *vm,
-                            size_t vlen, uint32_t tid)
+static uint32_t *index_slot(PutCtx *ctx, uint32_t hash, uint64_t bucket,
+                            const char *vm, size_t vlen, uint32_t tid)
 {
     size_t mask = ctx->nslots - 1, pos;
 
@@ -826,8 +882,8 @@ static uint32_t *index_slot(PutCtx *ctx, uint32_t hash, const char *vm,
         const IndexThread *it = &g_array_index(ctx->threads, IndexThread,
                                                ctx->slots[pos] - 1);
 
-        if (it->hash == hash && it->tid == tid && it->len == vlen + 5 &&
-            !memcmp(it->key, vm, vlen)) {
+        if (it->hash == hash && it->tid == tid && it->bucket == bucket &&
+            it->len == 8 + vlen + 5 && !memcmp(it->key + 8, vm, vlen)) {
             break;
         }
     }
@@ -845,14 +901,19 @@ static void index_slots_grow(PutCtx *ctx)
     for (i = 0; i < ctx->threads->len; i++) {
         const IndexThread *it = &g_array_index(ctx->threads, IndexThread, i);
 
-        *index_slot(ctx, it->hash, (const char *)it->key, it->len - 5,
-                    it->tid) = i + 1;
+        *index_slot(ctx, it->hash, it->bucket, (const char *)it->key + 8,
+                    it->len - 8 - 5, it->tid) = i + 1;
     }
 }
 
-/* The index of thread @t in ctx->threads, added if new (2 per message). */
-static uint32_t index_thread(PutCtx *ctx, const AppdepThreadId *t)
+/*
+ * The index in ctx->threads of the key of thread @t for a message sent
+ * at @send_ns, added if new (2 lookups per message).
+ */
+static uint32_t index_thread(PutCtx *ctx, const AppdepThreadId *t,
+                             uint64_t send_ns)
 {
+    uint64_t bucket = send_ns >> STORE_INDEX_BUCKET_SHIFT;
     uint32_t h = 2166136261u, *slot;
     size_t vlen;
     IndexThread it;
@@ -860,13 +921,14 @@ static uint32_t index_thread(PutCtx *ctx, const AppdepThreadId *t)
     for (vlen = 0; vlen < APPDEP_WIRE_VM_LEN && t->vm[vlen]; vlen++) {
         h = (h ^ (uint8_t)t->vm[vlen]) * 16777619u;
     }
-    h = (h ^ t->tid) * 0x9e3779b1u;
+    h = (h ^ t->tid ^ (uint32_t)bucket) * 0x9e3779b1u;
     h ^= h >> 16;
-    slot = index_slot(ctx, h, t->vm, vlen, t->tid);
+    slot = index_slot(ctx, h, bucket, t->vm, vlen, t->tid);
     if (*slot) {
         return *slot - 1;
     }
-    it.len = thread_prefix(it.key, t->vm, t->tid);
+    it.len = index_key(it.key, send_ns, t->vm, t->tid);
+    it.bucket = bucket;
     it.tid = t->tid;
     it.hash = h;
     it.first = it.n = 0;
@@ -986,6 +1048,26 @@ static int put_thread_index(AppdepStore *s, MDB_txn *txn, PutCtx *ctx,
                                         APPDEP_STORE_MSG_KEY_LEN, it->n);
     }
     mdb_cursor_close(cur);
+    /* the threads not known to be listed in "threads" yet */
+    for (i = 0; i < th->len && !rc; i++) {
+        IndexThread *it = &g_array_index(th, IndexThread, i);
+        uint8_t save = it->key[7];
+        MDB_val k = { it->len - 8, it->key + 8 }, e = { 0, NULL };
+        bool known;
+
+        it->key[7] = it->len - 8;       /* len | vm | 0 | tid, in place */
+        known = g_hash_table_contains(s->known, it->key + 7);
+        if (!known) {
+            g_ptr_array_add(ctx->fresh, g_memdup2(it->key + 7, it->len - 7));
+        }
+        it->key[7] = save;
+        if (!known) {
+            rc = mdb_put(txn, s->threads_dbi, &k, &e, MDB_NOOVERWRITE);
+            if (rc == MDB_KEYEXIST) {
+                rc = 0;
+            }
+        }
+    }
     return rc;
 }
 
@@ -1006,6 +1088,7 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
     }
     /* this body may run again after a map growth: start afresh */
     g_array_set_size(ctx->threads, 0);
+    g_ptr_array_set_size(ctx->fresh, 0);
     memset(ctx->slots, 0, ctx->nslots * sizeof(*ctx->slots));
     rc = mdb_cursor_open(txn, s->msg_dbi, &cur);
     if (rc) {
@@ -1043,13 +1126,13 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
             goto out;
         }
         if (m->sender.tid) {
-            ctx->ends[nidx] = index_thread(ctx, &m->sender);
+            ctx->ends[nidx] = index_thread(ctx, &m->sender, m->send_ns);
             g_array_index(ctx->threads, IndexThread, ctx->ends[nidx]).n++;
             memcpy(ctx->vals + nidx++ * APPDEP_STORE_MSG_KEY_LEN, mkey,
                    APPDEP_STORE_MSG_KEY_LEN);
         }
         if (m->receiver.tid) {
-            ctx->ends[nidx] = index_thread(ctx, &m->receiver);
+            ctx->ends[nidx] = index_thread(ctx, &m->receiver, m->send_ns);
             g_array_index(ctx->threads, IndexThread, ctx->ends[nidx]).n++;
             memcpy(ctx->vals + nidx++ * APPDEP_STORE_MSG_KEY_LEN, mkey,
                    APPDEP_STORE_MSG_KEY_LEN);
@@ -1174,6 +1257,7 @@ int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
     g_autofree uint32_t *ends = NULL;
     g_autofree uint8_t *vals = NULL;
     g_autoptr(GArray) threads = NULL;
+    g_autoptr(GPtrArray) fresh = g_ptr_array_new_with_free_func(g_free);
     PutCtx ctx = { .msgs = msgs, .order = order };
     size_t rejected;
     int rc;
@@ -1189,11 +1273,19 @@ int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
     ctx.threads = threads = g_array_new(FALSE, FALSE, sizeof(IndexThread));
     ctx.nslots = STORE_INDEX_SLOTS_MIN;
     ctx.slots = g_new0(uint32_t, ctx.nslots);
+    ctx.fresh = fresh;
 
     rc = store_write(s, store_put_txn, &ctx);
     g_free(ctx.slots);      /* index_slots_grow() may have replaced it */
     if (rc) {
         return rc;
+    }
+    /* committed: remember them (a cache: emptied when it grows large) */
+    if (g_hash_table_size(s->known) + fresh->len > STORE_KNOWN_MAX) {
+        g_hash_table_remove_all(s->known);
+    }
+    while (fresh->len) {
+        g_hash_table_add(s->known, g_ptr_array_steal_index_fast(fresh, 0));
     }
     atomic_fetch_add(&s->next_uniq, ctx.n);
     stat_add(&s->committed, ctx.n);
@@ -1212,8 +1304,8 @@ typedef struct ExpireCtx {
 static int del_thread_value(AppdepStore *s, MDB_txn *txn,
                             const AppdepThreadId *t, const void *mkey)
 {
-    uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
-    MDB_val k = { thread_prefix(key, t->vm, t->tid), key };
+    uint8_t key[STORE_INDEX_KEY_MAX];
+    MDB_val k = { index_key(key, get_be64(mkey), t->vm, t->tid), key };
     MDB_val d = { APPDEP_STORE_MSG_KEY_LEN, (void *)mkey };
     int rc = mdb_del(txn, s->thread_dbi, &k, &d);
 
@@ -1422,18 +1514,73 @@ static bool thread_matches(const AppdepThreadId *t, const char *vm,
     return t->tid == tid && strcmp(t->vm, vm) == 0;
 }
 
+/*
+ * Position @cur on the first index value of thread @vm/@tid at or after
+ * (@t, 0) in bucket @*b or a later one up to @blast; *@b is its bucket.
+ * MDB_NOTFOUND when there is none.  The keys are bucket-major: a seek
+ * that lands on another thread's key moves on to the next bucket, one
+ * that lands in a later bucket moves there (empty buckets are skipped).
+ */
+static int thread_seek(MDB_cursor *cur, const char *vm, uint32_t tid,
+                       uint64_t t, uint64_t *b, uint64_t blast)
+{
+    uint8_t key[STORE_INDEX_KEY_MAX], start[APPDEP_STORE_MSG_KEY_LEN];
+    size_t klen;
+    MDB_val k, d;
+    int rc;
+
+    while (*b <= blast) {
+        klen = index_key(key, *b << STORE_INDEX_BUCKET_SHIFT, vm, tid);
+        k.mv_size = klen;
+        k.mv_data = key;
+        rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+        if (rc) {
+            return rc;
+        }
+        if (k.mv_size < 8) {
+            return MDB_CORRUPTED;
+        }
+        if (get_be64(k.mv_data) > *b) {
+            *b = get_be64(k.mv_data);
+            continue;
+        }
+        if (k.mv_size != klen || memcmp(k.mv_data, key, klen)) {
+            if (*b == blast) {
+                break;
+            }
+            ++*b;
+            continue;
+        }
+        if (t <= *b << STORE_INDEX_BUCKET_SHIFT) {
+            return 0;           /* SET_RANGE is on its first value */
+        }
+        msg_key(start, t, 0);
+        k.mv_size = klen;
+        k.mv_data = key;
+        d.mv_size = sizeof(start);
+        d.mv_data = start;
+        rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
+        if (rc != MDB_NOTFOUND) {
+            return rc;
+        }
+        if (*b == blast) {
+            break;
+        }
+        ++*b;
+    }
+    return MDB_NOTFOUND;
+}
+
 int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
                               uint64_t t0, uint64_t t1, GArray *out,
                               size_t limit)
 {
-    uint8_t key[APPDEP_STORE_THREAD_PREFIX_MAX];
-    uint8_t start[APPDEP_STORE_MSG_KEY_LEN];
     MDB_val k, d;
     guint len0;
-    uint64_t corrupt = 0;
+    uint64_t corrupt = 0, b, blast;
     MDB_txn *txn;
     MDB_cursor *cur;
-    MDB_cursor_op op = MDB_GET_BOTH_RANGE;
+    MDB_cursor_op op = MDB_GET_CURRENT;
     int rc;
 
     if (!check_out(out) || !vm || !str_fits(vm, APPDEP_WIRE_VM_LEN) ||
@@ -1453,18 +1600,25 @@ int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
         store_end_read(s, txn);
         return store_err(rc);
     }
-    k.mv_size = thread_prefix(key, vm, tid);
-    k.mv_data = key;
-    msg_key(start, t0, 0);
-    d.mv_size = sizeof(start);
-    d.mv_data = start;
-    while (!limit || out->len - len0 < limit) {
+    b = t0 >> STORE_INDEX_BUCKET_SHIFT;
+    blast = (t1 - 1) >> STORE_INDEX_BUCKET_SHIFT;
+    rc = thread_seek(cur, vm, tid, t0, &b, blast);
+    while (!rc && (!limit || out->len - len0 < limit)) {
         MDB_val md;
         uint64_t send_ns;
 
-        /* first the thread's first value >= (t0, 0), then its next ones */
+        /* the values of one bucket's key, then the next bucket's */
         rc = mdb_cursor_get(cur, &k, &d, op);
         op = MDB_NEXT_DUP;
+        if (rc == MDB_NOTFOUND) {
+            if (b == blast) {
+                break;
+            }
+            b++;
+            rc = thread_seek(cur, vm, tid, 0, &b, blast);
+            op = MDB_GET_CURRENT;
+            continue;
+        }
         if (rc) {
             break;
         }
@@ -1527,7 +1681,7 @@ int appdep_store_vm_threads(AppdepStore *s, const char *vm, GArray *tids)
     if (rc) {
         return store_err(rc);
     }
-    rc = mdb_cursor_open(txn, s->thread_dbi, &cur);
+    rc = mdb_cursor_open(txn, s->threads_dbi, &cur);
     if (rc) {
         store_end_read(s, txn);
         return store_err(rc);
@@ -1539,7 +1693,7 @@ int appdep_store_vm_threads(AppdepStore *s, const char *vm, GArray *tids)
         uint32_t tid;
 
         rc = mdb_cursor_get(cur, &k, &d, op);
-        op = MDB_NEXT_NODUP;
+        op = MDB_NEXT;
         if (rc) {
             break;
         }
