@@ -411,6 +411,23 @@ static gboolean known_equal(gconstpointer a, gconstpointer b)
     return x[0] == y[0] && !memcmp(x + 1, y + 1, x[0]);
 }
 
+/* The first of the @n sorted msg keys at @vals not below (@t, 0). */
+static size_t index_lower_bound(const uint8_t *vals, size_t n, uint64_t t)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (get_be64(vals + mid * APPDEP_STORE_MSG_KEY_LEN) < t) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
 /* ---- transactions ---- */
 
 static void gate_enter(AppdepStore *s)
@@ -599,6 +616,62 @@ static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name,
     return mdb_put(txn, dbi, &k, &d, 0);
 }
 
+/*
+ * Add @n msg keys (sorted, distinct) to the index key @k: its value is
+ * the sorted array of its msg keys.  A new key is written as is; an
+ * existing one is rewritten with the union (one stored key per bucket
+ * and thread, so a rewrite is of at most a bucket of that thread).  A
+ * stored value of a length that is not a multiple of a msg key is cut to
+ * one.  @append: @k sorts after every stored key (MDB_APPEND, no
+ * search).  LMDB code.
+ */
+static int index_add(MDB_cursor *cur, MDB_val *k, const uint8_t *vals,
+                     size_t n, bool append)
+{
+    const size_t w = APPDEP_STORE_MSG_KEY_LEN;
+    g_autofree uint8_t *merged = NULL;
+    const uint8_t *old;
+    size_t nold, i = 0, j = 0, m = 0;
+    MDB_val d;
+    int rc;
+
+    if (!append) {
+        rc = mdb_cursor_get(cur, k, &d, MDB_SET);
+        if (rc != MDB_NOTFOUND) {
+            if (rc) {
+                return rc;
+            }
+            old = d.mv_data;
+            nold = d.mv_size / w;
+            merged = g_malloc((nold + n) * w ?: 1);
+            /* a merge of two sorted runs, duplicates once */
+            while (i < nold || j < n) {
+                int c = i == nold ? 1 : j == n ? -1 :
+                        memcmp(old + i * w, vals + j * w, w);
+
+                memcpy(merged + m++ * w, c <= 0 ? old + i * w : vals + j * w,
+                       w);
+                i += c <= 0;
+                j += c >= 0;
+            }
+            vals = merged;
+            n = m;
+        }
+    }
+    d.mv_size = n * w;
+    d.mv_data = (void *)vals;
+    return mdb_cursor_put(cur, k, &d, append ? MDB_APPEND : 0);
+}
+
+/* LMDB's default order of two keys. */
+static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b,
+                   size_t blen)
+{
+    int c = memcmp(a, b, MIN(alen, blen));
+
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
 /* Index the ends of one stored message (migration); LMDB code. */
 static int index_message(AppdepStore *s, MDB_txn *txn, const MDB_val *mk,
                          const AppdepMessage *m)
@@ -609,16 +682,19 @@ static int index_message(AppdepStore *s, MDB_txn *txn, const MDB_val *mk,
 
     for (i = 0; i < 2 && !rc; i++) {
         uint8_t key[STORE_INDEX_KEY_MAX];
-        MDB_val k, d = *mk, e = { 0, NULL };
+        MDB_val k, e = { 0, NULL };
+        MDB_cursor *cur;
 
         if (!ends[i]->tid) {
             continue;
         }
         k.mv_size = index_key(key, m->send_ns, ends[i]->vm, ends[i]->tid);
         k.mv_data = key;
-        rc = mdb_put(txn, s->thread_dbi, &k, &d, MDB_NODUPDATA);
-        if (rc == MDB_KEYEXIST) {
-            rc = 0;         /* a thread that sent to itself */
+        rc = mdb_cursor_open(txn, s->thread_dbi, &cur);
+        if (!rc) {
+            /* a thread that sent to itself: one entry (the merge) */
+            rc = index_add(cur, &k, mk->mv_data, 1, false);
+            mdb_cursor_close(cur);
         }
         if (!rc) {
             k.mv_size -= 8;
@@ -643,14 +719,16 @@ static int store_rebuild_index(AppdepStore *s, MDB_txn *txn)
     MDB_dbi old;
     int rc;
 
-    rc = mdb_dbi_open(txn, "thread", 0, &old);
+    /* schemas 2 to 4 made it MDB_DUPSORT | MDB_DUPFIXED, 1 plain */
+    rc = mdb_dbi_open(txn, "thread", MDB_DUPSORT | MDB_DUPFIXED, &old);
+    if (rc == MDB_INCOMPATIBLE) {
+        rc = mdb_dbi_open(txn, "thread", 0, &old);
+    }
     if (!rc) {
         rc = mdb_drop(txn, old, 1);
     }
     if (!rc) {
-        rc = mdb_dbi_open(txn, "thread",
-                          MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
-                          &s->thread_dbi);
+        rc = mdb_dbi_open(txn, "thread", MDB_CREATE, &s->thread_dbi);
     }
     if (!rc) {
         rc = mdb_dbi_open(txn, "threads", MDB_CREATE, &s->threads_dbi);
@@ -713,9 +791,7 @@ static int store_open_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
         return -EPROTO;
     }
     if (!rc) {
-        rc = mdb_dbi_open(txn, "thread",
-                          MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED,
-                          &s->thread_dbi);
+        rc = mdb_dbi_open(txn, "thread", MDB_CREATE, &s->thread_dbi);
     }
     if (!rc) {
         rc = mdb_dbi_open(txn, "threads", MDB_CREATE, &s->threads_dbi);
@@ -950,51 +1026,6 @@ static gint cmp_index_thread(gconstpointer a, gconstpointer b)
 }
 
 /*
- * Insert one thread's values (@n, sorted, distinct) under its key.  When
- * they all sort after the thread's last stored value (the usual case:
- * messages arrive in time order) they are appended in one call
- * (MDB_MULTIPLE | MDB_APPENDDUP: no search, pages filled completely);
- * otherwise one by one.
- */
-static int put_thread_values(MDB_cursor *cur, const IndexThread *it,
-                             const uint8_t *vals, size_t n)
-{
-    MDB_val k = { it->len, (void *)it->key }, d;
-    MDB_val multi[2];
-    unsigned flags = MDB_MULTIPLE;
-    size_t i;
-    int rc;
-
-    rc = mdb_cursor_get(cur, &k, &d, MDB_SET);
-    if (rc == 0) {
-        rc = mdb_cursor_get(cur, &k, &d, MDB_LAST_DUP);
-        if (rc) {
-            return rc;
-        }
-        if (d.mv_size != APPDEP_STORE_MSG_KEY_LEN ||
-            memcmp(vals, d.mv_data, APPDEP_STORE_MSG_KEY_LEN) <= 0) {
-            for (i = 0; i < n; i++) {
-                d.mv_size = APPDEP_STORE_MSG_KEY_LEN;
-                d.mv_data = (void *)(vals + i * APPDEP_STORE_MSG_KEY_LEN);
-                rc = mdb_cursor_put(cur, &k, &d, 0);
-                if (rc) {
-                    return rc;
-                }
-            }
-            return 0;
-        }
-        flags |= MDB_APPENDDUP;
-    } else if (rc != MDB_NOTFOUND) {
-        return rc;
-    }
-    multi[0].mv_size = APPDEP_STORE_MSG_KEY_LEN;
-    multi[0].mv_data = (void *)vals;
-    multi[1].mv_size = n;
-    multi[1].mv_data = NULL;
-    return mdb_cursor_put(cur, &k, multi, flags);
-}
-
-/*
  * Insert the batch's index entries (ctx->ends, ctx->vals: @n of them, in
  * key order) grouped per thread, threads in key order: each lands next
  * to the last one.
@@ -1005,6 +1036,9 @@ static int put_thread_index(AppdepStore *s, MDB_txn *txn, PutCtx *ctx,
     g_autofree uint8_t *grouped = g_malloc(n * APPDEP_STORE_MSG_KEY_LEN ?: 1);
     g_autofree uint32_t *fill = NULL;
     GArray *th = ctx->threads;
+    uint8_t last[STORE_INDEX_KEY_MAX];
+    size_t last_len;
+    MDB_val k, d;
     MDB_cursor *cur;
     uint32_t next = 0;
     size_t i;
@@ -1041,11 +1075,28 @@ static int put_thread_index(AppdepStore *s, MDB_txn *txn, PutCtx *ctx,
     if (rc) {
         return rc;
     }
+    /* keys after the last stored one (most: their bucket is new) append */
+    rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+    if (rc == 0) {
+        last_len = MIN(k.mv_size, sizeof(last));
+        memcpy(last, k.mv_data, last_len);
+    } else if (rc == MDB_NOTFOUND) {
+        rc = 0;
+        last_len = 0;
+    }
     for (i = 0; i < th->len && !rc; i++) {
         const IndexThread *it = &g_array_index(th, IndexThread, i);
+        bool append = !last_len ||
+                      key_cmp(it->key, it->len, last, last_len) > 0;
 
-        rc = put_thread_values(cur, it, grouped + (size_t)it->first *
-                                        APPDEP_STORE_MSG_KEY_LEN, it->n);
+        k.mv_size = it->len;
+        k.mv_data = (void *)it->key;
+        rc = index_add(cur, &k, grouped + (size_t)it->first *
+                                APPDEP_STORE_MSG_KEY_LEN, it->n, append);
+        if (append) {
+            memcpy(last, it->key, it->len);
+            last_len = it->len;
+        }
     }
     mdb_cursor_close(cur);
     /* the threads not known to be listed in "threads" yet */
@@ -1304,12 +1355,34 @@ typedef struct ExpireCtx {
 static int del_thread_value(AppdepStore *s, MDB_txn *txn,
                             const AppdepThreadId *t, const void *mkey)
 {
+    const size_t w = APPDEP_STORE_MSG_KEY_LEN;
     uint8_t key[STORE_INDEX_KEY_MAX];
-    MDB_val k = { index_key(key, get_be64(mkey), t->vm, t->tid), key };
-    MDB_val d = { APPDEP_STORE_MSG_KEY_LEN, (void *)mkey };
-    int rc = mdb_del(txn, s->thread_dbi, &k, &d);
+    MDB_val k = { index_key(key, get_be64(mkey), t->vm, t->tid), key }, d;
+    g_autofree uint8_t *rest = NULL;
+    size_t n, i;
+    int rc = mdb_get(txn, s->thread_dbi, &k, &d);
 
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    if (rc) {
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    n = d.mv_size / w;
+    i = index_lower_bound(d.mv_data, n, get_be64(mkey));
+    while (i < n && memcmp((uint8_t *)d.mv_data + i * w, mkey, w) < 0) {
+        i++;
+    }
+    if (i == n || memcmp((uint8_t *)d.mv_data + i * w, mkey, w)) {
+        return 0;
+    }
+    if (n == 1) {
+        return mdb_del(txn, s->thread_dbi, &k, NULL);
+    }
+    /* d points into the map: copy what stays before writing it */
+    rest = g_malloc((n - 1) * w);
+    memcpy(rest, d.mv_data, i * w);
+    memcpy(rest + i * w, (uint8_t *)d.mv_data + (i + 1) * w, (n - 1 - i) * w);
+    d.mv_size = (n - 1) * w;
+    d.mv_data = rest;
+    return mdb_put(txn, s->thread_dbi, &k, &d, 0);
 }
 
 static int store_expire_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
@@ -1515,25 +1588,25 @@ static bool thread_matches(const AppdepThreadId *t, const char *vm,
 }
 
 /*
- * Position @cur on the first index value of thread @vm/@tid at or after
- * (@t, 0) in bucket @*b or a later one up to @blast; *@b is its bucket.
+ * The index key of thread @vm/@tid in bucket *@b or the next one that
+ * has it, up to @blast: its value in *@d, its bucket in *@b.
  * MDB_NOTFOUND when there is none.  The keys are bucket-major: a seek
  * that lands on another thread's key moves on to the next bucket, one
  * that lands in a later bucket moves there (empty buckets are skipped).
  */
 static int thread_seek(MDB_cursor *cur, const char *vm, uint32_t tid,
-                       uint64_t t, uint64_t *b, uint64_t blast)
+                       uint64_t *b, uint64_t blast, MDB_val *d)
 {
-    uint8_t key[STORE_INDEX_KEY_MAX], start[APPDEP_STORE_MSG_KEY_LEN];
+    uint8_t key[STORE_INDEX_KEY_MAX];
     size_t klen;
-    MDB_val k, d;
+    MDB_val k;
     int rc;
 
     while (*b <= blast) {
         klen = index_key(key, *b << STORE_INDEX_BUCKET_SHIFT, vm, tid);
         k.mv_size = klen;
         k.mv_data = key;
-        rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE);
+        rc = mdb_cursor_get(cur, &k, d, MDB_SET_RANGE);
         if (rc) {
             return rc;
         }
@@ -1544,24 +1617,8 @@ static int thread_seek(MDB_cursor *cur, const char *vm, uint32_t tid,
             *b = get_be64(k.mv_data);
             continue;
         }
-        if (k.mv_size != klen || memcmp(k.mv_data, key, klen)) {
-            if (*b == blast) {
-                break;
-            }
-            ++*b;
-            continue;
-        }
-        if (t <= *b << STORE_INDEX_BUCKET_SHIFT) {
-            return 0;           /* SET_RANGE is on its first value */
-        }
-        msg_key(start, t, 0);
-        k.mv_size = klen;
-        k.mv_data = key;
-        d.mv_size = sizeof(start);
-        d.mv_data = start;
-        rc = mdb_cursor_get(cur, &k, &d, MDB_GET_BOTH_RANGE);
-        if (rc != MDB_NOTFOUND) {
-            return rc;
+        if (k.mv_size == klen && !memcmp(k.mv_data, key, klen)) {
+            return 0;
         }
         if (*b == blast) {
             break;
@@ -1575,12 +1632,12 @@ int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
                               uint64_t t0, uint64_t t1, GArray *out,
                               size_t limit)
 {
-    MDB_val k, d;
+    MDB_val d;
     guint len0;
     uint64_t corrupt = 0, b, blast;
+    bool done = false;
     MDB_txn *txn;
     MDB_cursor *cur;
-    MDB_cursor_op op = MDB_GET_CURRENT;
     int rc;
 
     if (!check_out(out) || !vm || !str_fits(vm, APPDEP_WIRE_VM_LEN) ||
@@ -1602,55 +1659,55 @@ int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
     }
     b = t0 >> STORE_INDEX_BUCKET_SHIFT;
     blast = (t1 - 1) >> STORE_INDEX_BUCKET_SHIFT;
-    rc = thread_seek(cur, vm, tid, t0, &b, blast);
-    while (!rc && (!limit || out->len - len0 < limit)) {
-        MDB_val md;
-        uint64_t send_ns;
+    /* the thread's key of each bucket: its msg keys in time order */
+    for (rc = thread_seek(cur, vm, tid, &b, blast, &d); !rc && !done;
+         rc = thread_seek(cur, vm, tid, &b, blast, &d)) {
+        /* the value stays valid in this read transaction */
+        const uint8_t *vals = d.mv_data;
+        size_t n = d.mv_size / APPDEP_STORE_MSG_KEY_LEN, i;
 
-        /* the values of one bucket's key, then the next bucket's */
-        rc = mdb_cursor_get(cur, &k, &d, op);
-        op = MDB_NEXT_DUP;
-        if (rc == MDB_NOTFOUND) {
-            if (b == blast) {
+        if (d.mv_size % APPDEP_STORE_MSG_KEY_LEN) {
+            corrupt++;
+        }
+        for (i = index_lower_bound(vals, n, t0); i < n; i++) {
+            MDB_val mk = { APPDEP_STORE_MSG_KEY_LEN,
+                           (void *)(vals + i * APPDEP_STORE_MSG_KEY_LEN) };
+            MDB_val md;
+            uint64_t send_ns = get_be64(mk.mv_data);
+
+            if (send_ns >= t1 || (limit && out->len - len0 >= limit)) {
+                done = true;
                 break;
             }
-            b++;
-            rc = thread_seek(cur, vm, tid, 0, &b, blast);
-            op = MDB_GET_CURRENT;
-            continue;
+            rc = mdb_get(txn, s->msg_dbi, &mk, &md);
+            if (rc == MDB_NOTFOUND) {
+                rc = 0;
+                corrupt++;
+                continue;
+            }
+            if (rc) {
+                done = true;
+                break;
+            }
+            if (!append_decoded(out, &md, send_ns)) {
+                corrupt++;
+                continue;
+            }
+            if (!thread_matches(&g_array_index(out, AppdepMessage,
+                                               out->len - 1).sender,
+                                vm, tid) &&
+                !thread_matches(&g_array_index(out, AppdepMessage,
+                                               out->len - 1).receiver,
+                                vm, tid)) {
+                /* The index points at a message of another thread. */
+                g_array_set_size(out, out->len - 1);
+                corrupt++;
+            }
         }
-        if (rc) {
+        if (done || b == blast) {
             break;
         }
-        if (d.mv_size != APPDEP_STORE_MSG_KEY_LEN) {
-            corrupt++;
-            continue;
-        }
-        send_ns = get_be64(d.mv_data);
-        if (send_ns >= t1) {
-            break;
-        }
-        rc = mdb_get(txn, s->msg_dbi, &d, &md);
-        if (rc == MDB_NOTFOUND) {
-            rc = 0;
-            corrupt++;
-            continue;
-        }
-        if (rc) {
-            break;
-        }
-        if (!append_decoded(out, &md, send_ns)) {
-            corrupt++;
-            continue;
-        }
-        if (!thread_matches(&g_array_index(out, AppdepMessage, out->len - 1)
-                                .sender, vm, tid) &&
-            !thread_matches(&g_array_index(out, AppdepMessage, out->len - 1)
-                                .receiver, vm, tid)) {
-            /* The index points at a message of another thread. */
-            g_array_set_size(out, out->len - 1);
-            corrupt++;
-        }
+        b++;
     }
     if (rc == MDB_NOTFOUND) {
         rc = 0;

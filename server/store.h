@@ -48,7 +48,7 @@
 #include <stdint.h>
 #include "convert.h"
 
-#define APPDEP_STORE_SCHEMA             4
+#define APPDEP_STORE_SCHEMA             5
 #define APPDEP_STORE_VALUE_VERSION      2       /* written; 1 is read too */
 #define APPDEP_STORE_VALUE_MAX          256     /* encoded AppdepMessage */
 #define APPDEP_STORE_MSG_KEY_LEN        16
