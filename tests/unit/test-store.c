@@ -889,10 +889,16 @@ static size_t v1_thread_key(uint8_t *key, const AppdepThreadId *t,
     return n + 16;
 }
 
-/* A store written by schema 1 (plain thread keys) is migrated at open. */
+/*
+ * A store written by schema 1 (plain thread keys, @data NULL) or schema 2
+ * (one MDB_DUPSORT key per thread, @data non-NULL), both with version 1
+ * values, is migrated at open: its thread index is rebuilt.
+ */
 static void test_migrate_v1(Fixture *f, gconstpointer data)
 {
-    const uint8_t one[8] = { 1 }, four[8] = { 4 };
+    const bool dupsort = data != NULL;
+    const uint8_t one[8] = { dupsort ? 2 : 1 }, four[8] = { 4 };
+    g_autoptr(GArray) tids = g_array_new(FALSE, FALSE, sizeof(uint32_t));
     MDB_env *env;
     MDB_txn *txn;
     MDB_dbi msg, thread, meta;
@@ -906,7 +912,10 @@ static void test_migrate_v1(Fixture *f, gconstpointer data)
     g_assert_cmpint(mdb_env_open(env, f->dir, 0, 0600), ==, 0);
     g_assert_cmpint(mdb_txn_begin(env, NULL, 0, &txn), ==, 0);
     g_assert_cmpint(mdb_dbi_open(txn, "msg", MDB_CREATE, &msg), ==, 0);
-    g_assert_cmpint(mdb_dbi_open(txn, "thread", MDB_CREATE, &thread), ==, 0);
+    g_assert_cmpint(mdb_dbi_open(txn, "thread",
+                                 MDB_CREATE | (dupsort ? MDB_DUPSORT |
+                                               MDB_DUPFIXED : 0),
+                                 &thread), ==, 0);
     g_assert_cmpint(mdb_dbi_open(txn, "meta", MDB_CREATE, &meta), ==, 0);
     for (i = 0; i < 4; i++) {
         AppdepMessage m = sample(i, 1000 + i);
@@ -922,6 +931,16 @@ static void test_migrate_v1(Fixture *f, gconstpointer data)
         encode_v1(&m, val);
         g_assert_cmpint(mdb_put(txn, msg, &k, &d, 0), ==, 0);
         k.mv_data = tkey;
+        if (dupsort) {
+            /* vm | 0 | tid -> the msg keys */
+            MDB_val v = { sizeof(mkey), mkey };
+
+            k.mv_size = v1_thread_key(tkey, &m.sender, mkey) - 16;
+            g_assert_cmpint(mdb_put(txn, thread, &k, &v, 0), ==, 0);
+            k.mv_size = v1_thread_key(tkey, &m.receiver, mkey) - 16;
+            g_assert_cmpint(mdb_put(txn, thread, &k, &v, 0), ==, 0);
+            continue;
+        }
         k.mv_size = v1_thread_key(tkey, &m.sender, mkey);
         g_assert_cmpint(mdb_put(txn, thread, &k, &e, 0), ==, 0);
         k.mv_size = v1_thread_key(tkey, &m.receiver, mkey);
@@ -957,9 +976,14 @@ static void test_migrate_v1(Fixture *f, gconstpointer data)
     g_assert_cmpint(appdep_store_thread_range(s, "vm-client", 1002, 0,
                                               UINT64_MAX, out, 0), ==, 0);
     g_assert_cmpuint(out->len, ==, 2);
+    /* the threads are listed: vm-client's senders 1000..1003 */
+    g_assert_cmpint(appdep_store_vm_threads(s, "vm-client", tids), ==, 0);
+    g_assert_cmpuint(tids->len, ==, 4);
+    g_assert_cmpuint(g_array_index(tids, uint32_t, 0), ==, 1000);
+    g_assert_cmpuint(g_array_index(tids, uint32_t, 3), ==, 1003);
     appdep_store_close(s);
 
-    /* reopened: schema 2 now, nothing to migrate */
+    /* reopened: the current schema now, nothing to migrate */
     s = NULL;
     g_assert_cmpint(appdep_store_open(&s, f->dir, NULL), ==, 0);
     g_array_set_size(out, 0);
@@ -1241,6 +1265,8 @@ int main(int argc, char **argv)
     ADD("/store/corrupt", test_corrupt);
     ADD("/store/schema-mismatch", test_schema_mismatch);
     ADD("/store/migrate-v1", test_migrate_v1);
+    g_test_add("/store/migrate-v2", Fixture, "dupsort", fixture_setup,
+               test_migrate_v1, fixture_teardown);
     ADD("/store/stale-readers", test_stale_readers);
     ADD("/store/concurrent-readers", test_concurrent_readers);
     ADD("/store/records", test_records);
