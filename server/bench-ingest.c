@@ -3,15 +3,18 @@
  * second, on one core (figures, not a test).
  *
  *   appdep-bench-ingest [--exchanges N] [--conns C] [--sync MODE]
+ *                       [--commit-every N] [--rounds N] [--no-record-log]
  *
  * Synthesises the records of N request/response exchanges between
  * client and server threads of 16 VMs (each exchange: a send and a
  * receive on each side, so 4 per-thread records and 2 inter-thread
- * messages), then times: the conversion alone, and conversion plus
- * commit in the server's batching (flush every 4096 records, put_batch
- * every --commit-every records), with the share of put_batch; then the
- * record log the server also keeps (put_records), one commit per
- * forwarder frame of 1024 records and one per --commit-every records.
+ * messages), then times, --rounds times (medians printed): the
+ * conversion alone, and end to end: conversion plus durable commit in
+ * the server's batching (flush every 4096 records, put_batch every
+ * --commit-every records, into a new store each round), with the share
+ * of put_batch; then the record log the server also keeps
+ * (put_records), one commit per forwarder frame of 1024 records and one
+ * per --commit-every records.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -61,9 +64,141 @@ static void keep_msg(const AppdepMessage *m, void *opaque)
     g_array_append_val((GArray *)opaque, *m);
 }
 
+static gint cmp_double(gconstpointer a, gconstpointer b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), (int (*)(const void *, const void *))cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void remove_dir(const char *dir)
+{
+    g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+
+    if (system(cmd)) {
+        fprintf(stderr, "appdep-bench-ingest: cannot remove %s\n", dir);
+    }
+}
+
+/* Conversion alone; seconds. */
+static double run_convert(const AppdepThreadRecord *recs, size_t nrec,
+                          uint64_t *nmsg)
+{
+    AppdepConverter *cv = appdep_converter_new(count_msg, nmsg);
+    gint64 t0 = g_get_monotonic_time();
+    size_t i;
+
+    *nmsg = 0;
+    for (i = 0; i < nrec; i++) {
+        appdep_converter_feed(cv, &recs[i]);
+        if (i % BENCH_FLUSH_EVERY == BENCH_FLUSH_EVERY - 1) {
+            appdep_converter_flush(cv, false);
+        }
+    }
+    appdep_converter_flush(cv, true);
+    t0 = g_get_monotonic_time() - t0;
+    appdep_converter_free(cv);
+    return t0 / 1e6;
+}
+
+/*
+ * Conversion with durable commits, as the server batches them, into a
+ * new store: seconds in all (*@total) and in put_batch (*@put).  0 or -1.
+ */
+static int run_ingest(const AppdepThreadRecord *recs, size_t nrec,
+                      size_t commit_every, const AppdepStoreOptions *opt,
+                      double *total, double *put, uint64_t *nmsg)
+{
+    g_autoptr(GArray) msgs = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("appdep-bench-ingest-XXXXXX", &err);
+    AppdepStore *store = NULL;
+    AppdepConverter *cv;
+    gint64 t0, tc, put_us = 0;
+    size_t i;
+    int rc;
+
+    if (!dir || appdep_store_open(&store, dir, opt)) {
+        fprintf(stderr, "appdep-bench-ingest: cannot open a store\n");
+        return -1;
+    }
+    *nmsg = 0;
+    cv = appdep_converter_new(keep_msg, msgs);
+    t0 = g_get_monotonic_time();
+    for (i = 0; i < nrec; i++) {
+        appdep_converter_feed(cv, &recs[i]);
+        if (i % BENCH_FLUSH_EVERY == BENCH_FLUSH_EVERY - 1) {
+            appdep_converter_flush(cv, false);
+        }
+        if (i % commit_every == commit_every - 1 || i == nrec - 1) {
+            appdep_converter_flush(cv, i == nrec - 1);
+            tc = g_get_monotonic_time();
+            rc = appdep_store_put_batch(store, (AppdepMessage *)msgs->data,
+                                        msgs->len);
+            put_us += g_get_monotonic_time() - tc;
+            if (rc < 0) {
+                fprintf(stderr, "appdep-bench-ingest: %s\n",
+                        appdep_store_strerror(rc));
+                return -1;
+            }
+            *nmsg += msgs->len;
+            g_array_set_size(msgs, 0);
+        }
+    }
+    *total = (g_get_monotonic_time() - t0) / 1e6;
+    *put = put_us / 1e6;
+    appdep_converter_free(cv);
+    appdep_store_close(store);
+    remove_dir(dir);
+    return 0;
+}
+
+/*
+ * The record log the server commits before acknowledging each frame
+ * (put_records), @per records per durable commit; seconds, or < 0.
+ */
+static double run_record_log(const AppdepThreadRecord *recs, size_t nrec,
+                             size_t per, const AppdepStoreOptions *opt)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *dir = g_dir_make_tmp("appdep-bench-ingest-XXXXXX", &err);
+    AppdepStore *store = NULL;
+    uint64_t batch = 1;
+    gint64 t0;
+    size_t i;
+    int rc;
+
+    if (!dir || appdep_store_open(&store, dir, opt)) {
+        fprintf(stderr, "appdep-bench-ingest: cannot open a store\n");
+        return -1;
+    }
+    t0 = g_get_monotonic_time();
+    for (i = 0; i < nrec; i += per) {
+        rc = appdep_store_put_records(store, &recs[i], MIN(per, nrec - i),
+                                      "fwd", batch++);
+        if (rc < 0) {
+            fprintf(stderr, "appdep-bench-ingest: %s\n",
+                    appdep_store_strerror(rc));
+            return -1;
+        }
+    }
+    t0 = g_get_monotonic_time() - t0;
+    appdep_store_close(store);
+    remove_dir(dir);
+    return t0 / 1e6;
+}
+
 int main(int argc, char **argv)
 {
     gint64 nex = 500000, nconns = 2000, commit_every = 200000;
+    gint64 rounds = 1;
+    gboolean no_log = FALSE;
     g_autofree char *sync = NULL;
     g_autoptr(GError) err = NULL;
     g_autoptr(GOptionContext) ctx = NULL;
@@ -77,23 +212,25 @@ int main(int argc, char **argv)
         { "commit-every", 'e', 0, G_OPTION_ARG_INT64, &commit_every,
           "records between two commits (200000: the server commits once "
           "a second, and the synthetic traffic is 200000 records/s)", "N" },
+        { "rounds", 'r', 0, G_OPTION_ARG_INT64, &rounds,
+          "rounds of conversion and ingest; medians are printed (1)", "N" },
+        { "no-record-log", 0, 0, G_OPTION_ARG_NONE, &no_log,
+          "skip the record log figures (for profiling)", NULL },
         { NULL }
     };
     g_autofree AppdepThreadRecord *recs = NULL;
-    g_autoptr(GArray) msgs = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
-    g_autofree char *dir = NULL;
+    g_autofree double *conv_s = NULL, *e2e_s = NULL, *put_s = NULL;
     AppdepStoreOptions opt = { 0 };
-    AppdepConverter *cv;
-    AppdepStore *store = NULL;
-    uint64_t nmsg = 0, t = 1700000000ULL * 1000000000ULL;
+    uint64_t nmsg = 0, ncommitted = 0, t = 1700000000ULL * 1000000000ULL;
     size_t nrec, i, k = 0;
-    gint64 t0, t1, t2, t3, tc, commit_us = 0, rec_us[2];
-    int rc;
+    gint64 r;
+    double share;
 
     ctx = g_option_context_new(NULL);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err) || nex < 1 ||
-        nconns < 1 || nconns > 60000 || commit_every < 1) {
+        nconns < 1 || nconns > 60000 || commit_every < 1 || rounds < 1 ||
+        rounds > 100) {
         fprintf(stderr, "appdep-bench-ingest: bad arguments (try --help)\n");
         return 2;
     }
@@ -124,94 +261,49 @@ int main(int argc, char **argv)
                         t + 6000, sseq, 200);
     }
 
-    /* 1: conversion alone */
-    cv = appdep_converter_new(count_msg, &nmsg);
-    t0 = g_get_monotonic_time();
-    for (i = 0; i < nrec; i++) {
-        appdep_converter_feed(cv, &recs[i]);
-        if (i % BENCH_FLUSH_EVERY == BENCH_FLUSH_EVERY - 1) {
-            appdep_converter_flush(cv, false);
-        }
-    }
-    appdep_converter_flush(cv, true);
-    t1 = g_get_monotonic_time();
-    appdep_converter_free(cv);
-
-    /* 2 and 3: conversion with commits, as the server batches them */
-    dir = g_dir_make_tmp("appdep-bench-ingest-XXXXXX", &err);
-    if (!dir || (rc = appdep_store_open(&store, dir, &opt))) {
-        fprintf(stderr, "appdep-bench-ingest: cannot open a store\n");
-        return 1;
-    }
-    cv = appdep_converter_new(keep_msg, msgs);
-    t2 = g_get_monotonic_time();
-    for (i = 0; i < nrec; i++) {
-        appdep_converter_feed(cv, &recs[i]);
-        if (i % BENCH_FLUSH_EVERY == BENCH_FLUSH_EVERY - 1) {
-            appdep_converter_flush(cv, false);
-        }
-        if (i % commit_every == (size_t)commit_every - 1 || i == nrec - 1) {
-            appdep_converter_flush(cv, i == nrec - 1);
-            tc = g_get_monotonic_time();
-            rc = appdep_store_put_batch(store, (AppdepMessage *)msgs->data,
-                                        msgs->len);
-            commit_us += g_get_monotonic_time() - tc;
-            if (rc < 0) {
-                fprintf(stderr, "appdep-bench-ingest: %s\n",
-                        appdep_store_strerror(rc));
-                return 1;
-            }
-            g_array_set_size(msgs, 0);
-        }
-    }
-    t3 = g_get_monotonic_time();
-    appdep_converter_free(cv);
-
-    /*
-     * 4: the record log the server commits before acknowledging each
-     * frame (put_records), one durable commit per forwarder frame, and
-     * with the frames of a whole commit interval merged into one.
-     */
-    for (k = 0; k < 2; k++) {
-        size_t per = k ? (size_t)commit_every : BENCH_FRAME_RECORDS;
-        uint64_t batch = 1;
-        gint64 t = g_get_monotonic_time();
-
-        for (i = 0; i < nrec; i += per) {
-            rc = appdep_store_put_records(store, &recs[i], MIN(per, nrec - i),
-                                          k ? "merged" : "frames", batch++);
-            if (rc < 0) {
-                fprintf(stderr, "appdep-bench-ingest: %s\n",
-                        appdep_store_strerror(rc));
-                return 1;
-            }
-        }
-        rec_us[k] = g_get_monotonic_time() - t;
-    }
-    appdep_store_close(store);
-    {
-        g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", dir);
-
-        if (system(cmd)) {
-            fprintf(stderr, "appdep-bench-ingest: cannot remove %s\n", dir);
-        }
-    }
-
-    printf("%zu per-thread records -> %" G_GUINT64_FORMAT " inter-thread "
-           "messages, %" G_GINT64_FORMAT " connections, %s commits every %"
-           G_GINT64_FORMAT " records\n", nrec, nmsg, nconns,
+    printf("%zu per-thread records, %" G_GINT64_FORMAT " connections, %s "
+           "commits every %" G_GINT64_FORMAT " records, %" G_GINT64_FORMAT
+           " rounds\n", nrec, nconns,
            opt.sync == APPDEP_STORE_SYNC_NONE ? "nosync" : "durable",
-           commit_every);
-    printf("  conversion only:      %10.0f records/s  %10.0f messages/s\n",
-           nrec / ((t1 - t0) / 1e6), nmsg / ((t1 - t0) / 1e6));
-    printf("  conversion + commit:  %10.0f records/s  %10.0f messages/s\n",
-           nrec / ((t3 - t2) / 1e6), nmsg / ((t3 - t2) / 1e6));
-    printf("  of which put_batch:   %10.0f records/s  %10.0f messages/s"
-           "  (%.0f%% of the time)\n", nrec / (commit_us / 1e6),
-           nmsg / (commit_us / 1e6), 100.0 * commit_us / (t3 - t2));
-    printf("  record log, one commit per %d-record frame: %10.0f records/s\n",
-           BENCH_FRAME_RECORDS, nrec / (rec_us[0] / 1e6));
-    printf("  record log, one commit per %" G_GINT64_FORMAT " records: "
-           "%10.0f records/s\n", commit_every, nrec / (rec_us[1] / 1e6));
+           commit_every, rounds);
+    conv_s = g_new(double, rounds);
+    e2e_s = g_new(double, rounds);
+    put_s = g_new(double, rounds);
+    for (r = 0; r < rounds; r++) {
+        conv_s[r] = run_convert(recs, nrec, &nmsg);
+        if (run_ingest(recs, nrec, commit_every, &opt, &e2e_s[r], &put_s[r],
+                       &ncommitted) < 0) {
+            return 1;
+        }
+        printf("  round %" G_GINT64_FORMAT ": conversion %.0f msg/s, end to "
+               "end %.0f msg/s, put_batch %.0f msg/s\n", r + 1,
+               nmsg / conv_s[r], ncommitted / e2e_s[r],
+               ncommitted / put_s[r]);
+    }
+    share = median(put_s, rounds) / median(e2e_s, rounds);
+    printf("%zu per-thread records -> %" G_GUINT64_FORMAT " inter-thread "
+           "messages (medians of %" G_GINT64_FORMAT " rounds)\n", nrec, nmsg,
+           rounds);
+    printf("  conversion only:         %10.0f records/s  %10.0f messages/s\n",
+           nrec / median(conv_s, rounds), nmsg / median(conv_s, rounds));
+    printf("  end to end, conversion + durable commit:\n"
+           "                           %10.0f records/s  %10.0f messages/s "
+           "committed\n", nrec / median(e2e_s, rounds),
+           ncommitted / median(e2e_s, rounds));
+    printf("  put_batch alone:         %10.0f records/s  %10.0f messages/s"
+           "  (%.0f%% of end to end)\n", nrec / median(put_s, rounds),
+           ncommitted / median(put_s, rounds), 100.0 * share);
+    if (!no_log) {
+        double frames = run_record_log(recs, nrec, BENCH_FRAME_RECORDS, &opt);
+        double merged = run_record_log(recs, nrec, commit_every, &opt);
+
+        if (frames < 0 || merged < 0) {
+            return 1;
+        }
+        printf("  record log, one commit per %d-record frame: %10.0f "
+               "records/s\n", BENCH_FRAME_RECORDS, nrec / frames);
+        printf("  record log, one commit per %" G_GINT64_FORMAT " records: "
+               "%10.0f records/s\n", commit_every, nrec / merged);
+    }
     return 0;
 }
