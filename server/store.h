@@ -1,21 +1,24 @@
 /*
  * appdep server: the log database of inter-thread records, on LMDB.
  *
- * One environment directory holds three named databases:
+ * One environment directory holds these named databases:
  *
  *   msg     key  send_ns (u64 BE) | uniq (u64 BE)           16 bytes
  *           val  the message, at most APPDEP_STORE_VALUE_MAX bytes
  *                (layout in store.c: little-endian, versioned; names
  *                and IPv4 addresses take only their length, ~80 bytes)
- *   thread  MDB_DUPSORT | MDB_DUPFIXED
- *           key  vm | 0 | tid (u32 BE)                     <= 69 bytes
- *           vals send_ns (u64 BE) | uniq (u64 BE): the msg key, 16 bytes
- *           one value under the sender's key and one under the
- *           receiver's for each message (for each end whose tid is not
- *           0), so that "what did this thread send or receive in
- *           [t0, t1)" is one cursor range over the key's sorted values
+ *   thread  key  bucket (u64 BE, send_ns >> 30) | vm | 0 | tid (u32 BE)
+ *                                                         <= 77 bytes
+ *           val  the sorted msg keys (16 bytes each) of the messages
+ *                the thread sent or received with send_ns in that bucket
+ *                (~1.07 s), one entry per end whose tid is not 0: "what
+ *                did this thread send or receive in [t0, t1)" is one key
+ *                per bucket of the range that has one
+ *   threads key  vm | 0 | tid (u32 BE) -> empty: every thread indexed
+ *                (kept when its messages expire)
  *   meta    "schema" -> u32 LE, "uniq" -> u64 LE (next uniq),
  *           "retention" -> u64 LE (seconds, as last opened with)
+ *   rec     the per-thread records (appdep_store_put_records below)
  *
  * Big-endian keys make LMDB's memcmp order the numeric order; uniq, a
  * counter persisted in meta, keeps messages with the same send_ns apart.
@@ -101,10 +104,11 @@ typedef struct AppdepStore AppdepStore;
  * On success *@out is the new store (free with appdep_store_close) and 0
  * is returned.  Errors: -EINVAL (bad option), -errno from mkdir, LMDB's
  * codes from mdb_env_open and friends, -EPROTO when the directory holds a
- * store of another schema version.  Older schemas are migrated in the
- * opening transaction: schema 1's thread index is rebuilt; schema 2
- * differs only by its values (version 1), which are still read.  An environment may be opened only
- * once per process (LMDB's rule).  Writer thread.
+ * store of a newer schema version.  Older schemas (1 to 4) are migrated
+ * in the opening transaction: their thread index is rebuilt from msg
+ * (their version 1 values are still read, not rewritten).  An
+ * environment may be opened only once per process (LMDB's rule).
+ * Writer thread.
  */
 int appdep_store_open(AppdepStore **out, const char *dir,
                       const AppdepStoreOptions *opt);
@@ -149,8 +153,12 @@ int appdep_store_range(AppdepStore *s, uint64_t t0, uint64_t t1,
 
 /*
  * Like appdep_store_range(), restricted to the messages that thread @tid
- * of VM @vm sent or received (as sender or receiver, by send_ns).  A thread
- * key whose message is missing or undecodable is skipped and counted.
+ * of VM @vm sent or received (as sender or receiver, by send_ns).  It
+ * reads one index key per bucket of [t0, t1) that holds any (buckets
+ * without keys are skipped, those with only other threads' keys cost a
+ * seek each): an unbounded range over a long store costs a seek per
+ * bucket after the thread's first.  An index entry whose message is
+ * missing or undecodable is skipped and counted.
  * Errors: -EINVAL also when @vm is longer than APPDEP_WIRE_VM_LEN or @tid
  * is 0.  Any thread.
  */
@@ -160,8 +168,8 @@ int appdep_store_thread_range(AppdepStore *s, const char *vm, uint32_t tid,
 
 /*
  * Append to @tids (a GArray of uint32_t, not cleared first) the thread
- * ids of VM @vm that have entries in the thread index, in ascending
- * order.  0, -EINVAL (@tids of another element size, @vm NULL or longer
+ * ids of VM @vm that were ever indexed (also those whose messages have
+ * expired since), in ascending order.  0, -EINVAL (@tids of another element size, @vm NULL or longer
  * than APPDEP_WIRE_VM_LEN) or an LMDB code (@tids left as it was).  Any
  * thread.
  */
