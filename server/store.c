@@ -24,6 +24,7 @@
 /* thread index buckets: 2^30 ns (~1.07 s) of send times per key */
 #define STORE_INDEX_BUCKET_SHIFT 30
 #define STORE_INDEX_KEY_MAX     (8 + APPDEP_STORE_THREAD_PREFIX_MAX)
+#define STORE_PREFETCH          8       /* messages fetched ahead */
 #define STORE_KNOWN_MAX         (1u << 20)  /* threads cached as listed */
 
 /*
@@ -1158,6 +1159,17 @@ static int store_put_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
         uint8_t mkey[APPDEP_STORE_MSG_KEY_LEN];
         uint8_t val[APPDEP_STORE_VALUE_MAX];
         unsigned flags = MDB_NOOVERWRITE;
+
+        /* time order is not the batch's order: fetch ahead */
+        if (i + STORE_PREFETCH < ctx->n) {
+            const char *p = (const char *)&ctx->msgs[ctx->order[i +
+                                                               STORE_PREFETCH]];
+            size_t off;
+
+            for (off = 0; off < sizeof(*m); off += 64) {
+                __builtin_prefetch(p + off);
+            }
+        }
 
         /*
          * uniq grows with every key, so a message not older than the
