@@ -13,6 +13,7 @@
 /* distinct threads of a connection's held events, before a compaction */
 #define APPDEP_CONV_MAX_THREADS (2 * APPDEP_CONV_MAX_EVENTS)
 #define APPDEP_CONV_THREAD_SCAN 4       /* newest threads compared per record */
+#define APPDEP_CONV_PREFETCH    4       /* connections fetched ahead by flush */
 
 G_STATIC_ASSERT(APPDEP_CONV_MAX_THREADS <= UINT16_MAX);
 
@@ -52,12 +53,14 @@ typedef struct Conn {
     uint32_t seq_lo[2];         /* per end: sequence range of the data */
     uint32_t seq_hi[2];         /* seen from it (sends or receives) */
     int client;                 /* end index of the client, -1 unknown */
+    guint pos;                  /* in AppdepConverter.list */
 } Conn;
 
 struct AppdepConverter {
     AppdepEmitFn *emit;
     void *opaque;
-    GHashTable *conns;          /* End[2] bytes -> Conn */
+    GHashTable *conns;          /* End[2] bytes -> Conn (owned) */
+    GPtrArray *list;            /* the same Conns, for flush's walk */
     Conn *last;                 /* the connection of the last record fed */
     uint64_t now_ns;            /* newest record time seen */
     AppdepConvStats st;
@@ -154,6 +157,7 @@ AppdepConverter *appdep_converter_new(AppdepEmitFn *emit, void *opaque)
     c->emit = emit;
     c->opaque = opaque;
     c->conns = g_hash_table_new_full(conn_hash, conn_equal, NULL, conn_free);
+    c->list = g_ptr_array_new();
     return c;
 }
 
@@ -161,6 +165,7 @@ void appdep_converter_free(AppdepConverter *c)
 {
     if (c) {
         g_hash_table_destroy(c->conns);
+        g_ptr_array_free(c->list, TRUE);
         g_free(c);
     }
 }
@@ -395,6 +400,20 @@ static void conn_flush(AppdepConverter *cv, Conn *c, uint64_t horizon,
     }
 }
 
+/* Forget @c (and free it). */
+static void conn_remove(AppdepConverter *cv, Conn *c)
+{
+    Conn *moved = g_ptr_array_index(cv->list, cv->list->len - 1);
+
+    g_ptr_array_index(cv->list, c->pos) = moved;
+    moved->pos = c->pos;
+    g_ptr_array_set_size(cv->list, cv->list->len - 1);
+    if (cv->last == c) {
+        cv->last = NULL;
+    }
+    g_hash_table_remove(cv->conns, c->end);
+}
+
 /* Finish @c: emit all it holds. */
 static void conn_finish(AppdepConverter *cv, Conn *c)
 {
@@ -463,7 +482,7 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
         seq_new_conn(c, r->op == APPDEP_OP_SEND ? side : !side, r)) {
         /* a closed 4-tuple carries a new connection: finish the old one */
         conn_finish(cv, c);
-        g_hash_table_remove(cv->conns, key);
+        conn_remove(cv, c);
         c = NULL;
     }
     cv->last = NULL;
@@ -479,6 +498,8 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
         c->client = -1;
         c->min_ns = UINT64_MAX;
         g_hash_table_insert(cv->conns, c->end, c);
+        c->pos = cv->list->len;
+        g_ptr_array_add(cv->list, c);
     }
     cv->last = c;
     if (r->time_ns > c->last_ns) {
@@ -515,27 +536,48 @@ void appdep_converter_feed(AppdepConverter *cv, const AppdepThreadRecord *r)
     g_array_append_val(c->events, e);
 }
 
+/*
+ * Fetch ahead what flushing connection @i of cv->list reads: each step
+ * reads a pointer the previous one fetched (Conn, its events' GArray,
+ * their held head), so they are spread over the next iterations.
+ */
+static void conn_prefetch(AppdepConverter *cv, guint i)
+{
+    GPtrArray *l = cv->list;
+
+    if (i + 2 * APPDEP_CONV_PREFETCH < l->len) {
+        __builtin_prefetch(g_ptr_array_index(l, i + 2 * APPDEP_CONV_PREFETCH));
+    }
+    if (i + APPDEP_CONV_PREFETCH < l->len) {
+        Conn *c = g_ptr_array_index(l, i + APPDEP_CONV_PREFETCH);
+
+        __builtin_prefetch(c->events);
+    }
+    if (i + 1 < l->len) {
+        Conn *c = g_ptr_array_index(l, i + 1);
+
+        __builtin_prefetch(c->events->data + c->head * sizeof(Event));
+    }
+}
+
 void appdep_converter_flush(AppdepConverter *cv, bool all)
 {
     uint64_t horizon = cv->now_ns > APPDEP_CONV_LATENESS_NS ?
                        cv->now_ns - APPDEP_CONV_LATENESS_NS : 0;
-    GHashTableIter it;
-    gpointer k, v;
+    guint i = 0;
 
-    g_hash_table_iter_init(&it, cv->conns);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        Conn *c = v;
+    while (i < cv->list->len) {
+        Conn *c = g_ptr_array_index(cv->list, i);
         bool closed = c->closed_ns[0] && c->closed_ns[1];
         bool idle = c->last_ns + APPDEP_CONV_IDLE_NS < cv->now_ns;
 
+        conn_prefetch(cv, i);
         if (all || ((closed || idle) && c->last_ns < horizon)) {
             conn_finish(cv, c);
-            if (cv->last == c) {
-                cv->last = NULL;
-            }
-            g_hash_table_iter_remove(&it);
+            conn_remove(cv, c);     /* the last one moves to i */
         } else {
             conn_flush(cv, c, horizon, false);
+            i++;
         }
     }
 }
