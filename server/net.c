@@ -10,6 +10,10 @@
  * batch (number not above the last committed one of that daemon) is
  * acknowledged again and not stored twice.
  *
+ * Group commit: the batches received in one main-loop iteration, from
+ * every daemon, are committed in one LMDB transaction (one sync), then
+ * acknowledged and fed to the converter in the order they arrived.
+ *
  * Main loop only.
  *
  * Copyright (c) 2026 appdep authors
@@ -19,9 +23,10 @@
 #include <errno.h>
 #include "server.h"
 
-#define NET_READ_CHUNK      (64 * 1024)
+#define NET_READ_CHUNK      (1024 * 1024)   /* several frames per read: one commit */
 #define NET_MAX_OUT         (4 * 1024 * 1024)   /* queued to one daemon */
 #define NET_COMMAND_TIMEOUT_S 10
+#define NET_GROUP_MAX_RECORDS (64 * 1024)       /* commit at once past this */
 
 struct AppdepPeer {
     AppdepServer *srv;
@@ -33,6 +38,23 @@ struct AppdepPeer {
     bool hello;
     GByteArray *in, *out;
 };
+
+/* A received batch waiting for the group commit. */
+typedef struct NetBatch {
+    AppdepPeer *peer;           /* NULL once the peer is gone */
+    char host[APPDEP_FRAME_HOST_LEN + 1];
+    uint64_t batch;
+    uint32_t n;
+    AppdepThreadRecord *recs;
+} NetBatch;
+
+static void net_batch_free(gpointer p)
+{
+    NetBatch *b = p;
+
+    g_free(b->recs);
+    g_free(b);
+}
 
 typedef struct Command {
     uint64_t id;
@@ -93,6 +115,14 @@ static void peer_close(AppdepPeer *p)
                        "the forward daemon disconnected");
     }
     g_list_free(pending);
+    /* its batches are still committed, but nobody is told */
+    for (guint i = 0; srv->batches && i < srv->batches->len; i++) {
+        NetBatch *b = g_ptr_array_index(srv->batches, i);
+
+        if (b->peer == p) {
+            b->peer = NULL;
+        }
+    }
     srv->peers = g_list_remove(srv->peers, p);
     if (p->in_src) {
         g_source_destroy(p->in_src);
@@ -214,15 +244,99 @@ const AppdepVm *appdep_vm_by_addr(AppdepServer *srv, uint8_t family,
     return NULL;
 }
 
-/* Commit a batch, feed the converter, acknowledge.  False: closed. */
+/* @p was closed: its later batches in @batches have nobody to tell. */
+static void forget_peer(GPtrArray *batches, guint from, AppdepPeer *p)
+{
+    for (guint i = from; i < batches->len; i++) {
+        NetBatch *b = g_ptr_array_index(batches, i);
+
+        if (b->peer == p) {
+            b->peer = NULL;
+        }
+    }
+}
+
+/*
+ * Commit every received batch in one transaction, then feed the
+ * converter and acknowledge, in arrival order.  On a store error nothing
+ * is acknowledged and the daemons concerned are disconnected: they keep
+ * their batches and send them again.
+ */
+static void net_commit(AppdepServer *srv)
+{
+    g_autoptr(GPtrArray) batches = srv->batches;
+    g_autofree AppdepStoreRecordBatch *sb = NULL;
+    guint i;
+    int rc;
+
+    if (srv->commit_src) {
+        g_source_remove(srv->commit_src);
+        srv->commit_src = 0;
+    }
+    if (!batches || !batches->len) {
+        return;
+    }
+    /* a new array collects what arrives while peers are closed below */
+    srv->batches = g_ptr_array_new_with_free_func(net_batch_free);
+    srv->batch_records = 0;
+    sb = g_new0(AppdepStoreRecordBatch, batches->len);
+    for (i = 0; i < batches->len; i++) {
+        NetBatch *b = g_ptr_array_index(batches, i);
+
+        sb[i] = (AppdepStoreRecordBatch) {
+            .recs = b->recs, .n = b->n, .host = b->host, .batch = b->batch,
+        };
+    }
+    rc = appdep_store_put_record_batches(srv->store, sb, batches->len);
+    for (i = 0; i < batches->len; i++) {
+        NetBatch *b = g_ptr_array_index(batches, i);
+        uint8_t ack[APPDEP_FRAME_ACK_LEN];
+
+        if (rc < 0) {
+            if (b->peer) {
+                /* not acknowledged: the daemon sends it again */
+                AppdepPeer *p = b->peer;
+
+                peer_log(p, "batch %" G_GUINT64_FORMAT ": cannot store: %s",
+                         b->batch, appdep_store_strerror(rc));
+                peer_close(p);
+                forget_peer(batches, i, p);
+            }
+            continue;
+        }
+        if (!sb[i].duplicate) {
+            for (uint32_t j = 0; j < b->n; j++) {
+                appdep_converter_feed(srv->conv, &b->recs[j]);
+            }
+            srv->records += b->n;
+        }
+        if (b->peer) {
+            AppdepPeer *p = b->peer;
+
+            appdep_frame_encode_ack(b->batch, ack, sizeof(ack));
+            if (!peer_queue(p, ack, sizeof(ack))) {
+                forget_peer(batches, i, p);         /* it was closed */
+            }
+        }
+    }
+}
+
+static gboolean net_commit_cb(gpointer opaque)
+{
+    AppdepServer *srv = opaque;
+
+    srv->commit_src = 0;
+    net_commit(srv);
+    return G_SOURCE_REMOVE;
+}
+
+/* Queue a batch for the group commit.  False: the peer was closed. */
 static bool handle_batch(AppdepPeer *p, const uint8_t *buf, size_t len)
 {
     AppdepServer *srv = p->srv;
     AppdepFrameBatch b;
-    g_autofree AppdepThreadRecord *recs = NULL;
-    uint8_t ack[APPDEP_FRAME_ACK_LEN];
+    NetBatch *nb;
     uint32_t i;
-    int rc;
 
     if (appdep_frame_decode_batch(buf, len, &b) < 0 || !b.batch) {
         peer_log(p, "malformed BATCH frame: disconnected");
@@ -230,33 +344,37 @@ static bool handle_batch(AppdepPeer *p, const uint8_t *buf, size_t len)
         peer_close(p);
         return false;
     }
-    recs = g_new(AppdepThreadRecord, b.count ?: 1);
+    nb = g_new0(NetBatch, 1);
+    nb->recs = g_new(AppdepThreadRecord, b.count ?: 1);
     for (i = 0; i < b.count; i++) {
-        if (appdep_frame_batch_record(&b, i, &recs[i]) < 0) {
+        if (appdep_frame_batch_record(&b, i, &nb->recs[i]) < 0) {
             peer_log(p, "batch %" G_GUINT64_FORMAT ": record %u is "
                      "malformed: disconnected", b.batch, i);
+            net_batch_free(nb);
             srv->bad_peers++;
             peer_close(p);
             return false;
         }
     }
-    rc = appdep_store_put_records(srv->store, recs, b.count, p->host,
-                                  b.batch);
-    if (rc < 0) {
-        /* not acknowledged: the daemon keeps it and sends it again */
-        peer_log(p, "batch %" G_GUINT64_FORMAT ": cannot store: %s",
-                 b.batch, appdep_store_strerror(rc));
-        peer_close(p);
-        return false;
+    nb->peer = p;
+    g_strlcpy(nb->host, p->host, sizeof(nb->host));
+    nb->batch = b.batch;
+    nb->n = b.count;
+    if (!srv->batches) {
+        srv->batches = g_ptr_array_new_with_free_func(net_batch_free);
     }
-    if (rc == 0) {
-        for (i = 0; i < b.count; i++) {
-            appdep_converter_feed(srv->conv, &recs[i]);
-        }
-        srv->records += b.count;
+    g_ptr_array_add(srv->batches, nb);
+    srv->batch_records += b.count;
+    if (srv->batch_records >= NET_GROUP_MAX_RECORDS) {
+        net_commit(srv);
+        return g_list_find(srv->peers, p) != NULL;
     }
-    appdep_frame_encode_ack(b.batch, ack, sizeof(ack));
-    return peer_queue(p, ack, sizeof(ack));
+    if (!srv->commit_src) {
+        /* after the other ready sockets of this iteration are read */
+        srv->commit_src = g_idle_add_full(G_PRIORITY_DEFAULT, net_commit_cb,
+                                          srv, NULL);
+    }
+    return true;
 }
 
 /* Handle one complete frame.  False: the peer was closed. */

@@ -42,6 +42,9 @@ typedef struct AppdepServer {
     GHashTable *vms;                /* name -> AppdepVm */
     GHashTable *last_batch;         /* host -> uint64_t*: last committed */
     GList *peers;                   /* AppdepPeer */
+    GPtrArray *batches;             /* net.c: received, not committed yet */
+    uint64_t batch_records;         /* records in @batches */
+    guint commit_src;               /* net.c: the group commit, scheduled */
     uint64_t next_command;
     GHashTable *commands;           /* id -> pending command */
     uint64_t records;               /* committed per-thread records */

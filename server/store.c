@@ -1837,32 +1837,34 @@ void appdep_store_stats(AppdepStore *s, AppdepStoreStats *st)
 /* ---- per-thread records ---- */
 
 typedef struct RecCtx {
-    const AppdepThreadRecord *recs;
-    size_t n;
-    char key[sizeof(STORE_META_BATCH) + APPDEP_FRAME_HOST_LEN + 1];
-    uint64_t batch;
-    bool duplicate;         /* out */
+    AppdepStoreRecordBatch *b;
+    size_t nb;
+    uint64_t used;          /* out: uniq values taken */
 } RecCtx;
 
-static int store_put_records_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
+/* One batch into the open transaction; *@uniq advances.  Writer. */
+static int store_put_one_batch(AppdepStore *s, MDB_txn *txn,
+                               AppdepStoreRecordBatch *b, uint64_t *uniq)
 {
-    RecCtx *ctx = opaque;
-    uint64_t uniq = atomic_load(&s->next_uniq), last = 0, last_ns = 0;
+    char mkey[sizeof(STORE_META_BATCH) + APPDEP_FRAME_HOST_LEN + 1];
+    uint64_t last = 0, last_ns = 0;
     MDB_cursor *cur;
     bool found;
     MDB_val k, d;
     size_t i;
     int rc;
 
-    rc = meta_get_u64(txn, s->meta_dbi, ctx->key, &last, &found);
+    g_snprintf(mkey, sizeof(mkey), "%s%s", STORE_META_BATCH, b->host);
+    /* an earlier batch of the same transaction is seen here too */
+    rc = meta_get_u64(txn, s->meta_dbi, mkey, &last, &found);
     if (rc) {
         return rc;
     }
-    ctx->duplicate = found && ctx->batch <= last;
-    if (ctx->duplicate) {
+    b->duplicate = found && b->batch <= last;
+    if (b->duplicate) {
         return 0;
     }
-    if (ctx->n > UINT64_MAX - uniq) {
+    if (b->n > UINT64_MAX - *uniq) {
         return -EOVERFLOW;
     }
     rc = mdb_cursor_open(txn, s->rec_dbi, &cur);
@@ -1876,16 +1878,16 @@ static int store_put_records_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
         mdb_cursor_close(cur);
         return rc;
     }
-    for (i = 0; i < ctx->n; i++) {
+    for (i = 0; i < b->n; i++) {
         uint8_t key[APPDEP_STORE_MSG_KEY_LEN];
         unsigned flags = MDB_RESERVE | MDB_NOOVERWRITE;
 
         /* as in msg: a record not older than the newest is appended */
-        if (ctx->recs[i].time_ns >= last_ns) {
+        if (b->recs[i].time_ns >= last_ns) {
             flags |= MDB_APPEND;
-            last_ns = ctx->recs[i].time_ns;
+            last_ns = b->recs[i].time_ns;
         }
-        msg_key(key, ctx->recs[i].time_ns, uniq++);
+        msg_key(key, b->recs[i].time_ns, (*uniq)++);
         k.mv_size = sizeof(key);
         k.mv_data = key;
         d.mv_size = APPDEP_WIRE_THREAD_LEN;
@@ -1894,35 +1896,60 @@ static int store_put_records_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
             mdb_cursor_close(cur);
             return rc;
         }
-        appdep_wire_encode_thread(&ctx->recs[i], d.mv_data);
+        appdep_wire_encode_thread(&b->recs[i], d.mv_data);
     }
     mdb_cursor_close(cur);
-    rc = meta_put_u64(txn, s->meta_dbi, ctx->key, ctx->batch);
-    if (!rc) {
-        rc = meta_put_u64(txn, s->meta_dbi, STORE_META_UNIQ, uniq);
+    return meta_put_u64(txn, s->meta_dbi, mkey, b->batch);
+}
+
+static int store_put_records_txn(AppdepStore *s, MDB_txn *txn, void *opaque)
+{
+    RecCtx *ctx = opaque;
+    uint64_t first = atomic_load(&s->next_uniq), uniq = first;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < ctx->nb; i++) {
+        rc = store_put_one_batch(s, txn, &ctx->b[i], &uniq);
+        if (rc) {
+            return rc;
+        }
     }
-    return rc;
+    ctx->used = uniq - first;
+    return ctx->used ? meta_put_u64(txn, s->meta_dbi, STORE_META_UNIQ, uniq)
+                     : 0;
+}
+
+int appdep_store_put_record_batches(AppdepStore *s,
+                                    AppdepStoreRecordBatch *b, size_t nb)
+{
+    RecCtx ctx = { .b = b, .nb = nb };
+    size_t i;
+    int rc;
+
+    for (i = 0; i < nb; i++) {
+        if (!b[i].host || strlen(b[i].host) > APPDEP_FRAME_HOST_LEN ||
+            !b[i].batch || (b[i].n && !b[i].recs)) {
+            return -EINVAL;
+        }
+    }
+    rc = store_write(s, store_put_records_txn, &ctx);
+    if (rc) {
+        return rc;
+    }
+    atomic_fetch_add(&s->next_uniq, ctx.used);
+    return 0;
 }
 
 int appdep_store_put_records(AppdepStore *s, const AppdepThreadRecord *recs,
                              size_t n, const char *host, uint64_t batch)
 {
-    RecCtx ctx = { .recs = recs, .n = n, .batch = batch };
-    int rc;
+    AppdepStoreRecordBatch b = {
+        .recs = recs, .n = n, .host = host, .batch = batch,
+    };
+    int rc = appdep_store_put_record_batches(s, &b, 1);
 
-    if (!host || strlen(host) > APPDEP_FRAME_HOST_LEN || !batch) {
-        return -EINVAL;
-    }
-    g_snprintf(ctx.key, sizeof(ctx.key), "%s%s", STORE_META_BATCH, host);
-    rc = store_write(s, store_put_records_txn, &ctx);
-    if (rc) {
-        return rc;
-    }
-    if (ctx.duplicate) {
-        return 1;
-    }
-    atomic_fetch_add(&s->next_uniq, n);
-    return 0;
+    return rc ? rc : b.duplicate ? 1 : 0;
 }
 
 int appdep_store_last_batch(AppdepStore *s, const char *host, uint64_t *batch)

@@ -228,12 +228,28 @@ int appdep_store_decode(const uint8_t *buf, size_t len, AppdepMessage *m);
  * the last committed one, 0 when committed, or an error (nothing
  * committed).  Writer thread.
  *
+ * appdep_store_put_record_batches() does the same for @nb batches (of
+ * one or several daemons, in order) in one transaction: one commit and
+ * one sync for all (group commit).  Each batch's @duplicate tells
+ * whether it was skipped.  Returns 0 or an error (nothing committed).
+ * Writer thread.
+ *
  * appdep_store_records_range() copies the records with time_ns in
  * [t0, t1) into @out (GArray of AppdepThreadRecord), time order; returns
  * the number of corrupt items skipped, or an error.  Any thread.
  */
+typedef struct AppdepStoreRecordBatch {
+    const AppdepThreadRecord *recs;
+    size_t n;
+    const char *host;
+    uint64_t batch;
+    bool duplicate;             /* out */
+} AppdepStoreRecordBatch;
+
 int appdep_store_put_records(AppdepStore *s, const AppdepThreadRecord *recs,
                              size_t n, const char *host, uint64_t batch);
+int appdep_store_put_record_batches(AppdepStore *s,
+                                    AppdepStoreRecordBatch *b, size_t nb);
 int appdep_store_last_batch(AppdepStore *s, const char *host,
                             uint64_t *batch);
 int appdep_store_records_range(AppdepStore *s, uint64_t t0, uint64_t t1,

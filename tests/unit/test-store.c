@@ -1181,6 +1181,53 @@ static AppdepThreadRecord sample_record(unsigned i)
 }
 
 /* Records: committed with their batch number, replays are refused. */
+/* Group commit: several daemons' batches in one transaction. */
+static void test_record_batches(Fixture *f, gconstpointer data)
+{
+    AppdepThreadRecord in[30];
+    g_autoptr(GArray) out = g_array_new(FALSE, FALSE,
+                                        sizeof(AppdepThreadRecord));
+    AppdepStoreRecordBatch b[4] = {
+        { .recs = in, .n = 10, .host = "host1", .batch = 1 },
+        { .recs = in + 10, .n = 10, .host = "host2", .batch = 7 },
+        { .recs = in + 20, .n = 10, .host = "host1", .batch = 2 },
+        /* a replay of host1's batch 1 within the same group */
+        { .recs = in, .n = 10, .host = "host1", .batch = 1 },
+    };
+    AppdepStoreRecordBatch bad = { .recs = in, .n = 1, .host = "h" };
+    AppdepStore *s = open_store(f, NULL);
+    uint64_t n, last;
+    unsigned i;
+
+    for (i = 0; i < G_N_ELEMENTS(in); i++) {
+        in[i] = sample_record(i);
+    }
+    g_assert_cmpint(appdep_store_put_record_batches(s, b, 4), ==, 0);
+    g_assert_false(b[0].duplicate || b[1].duplicate || b[2].duplicate);
+    g_assert_true(b[3].duplicate);
+    g_assert_cmpint(appdep_store_record_count(s, &n), ==, 0);
+    g_assert_cmpuint(n, ==, 30);
+    g_assert_cmpint(appdep_store_last_batch(s, "host1", &last), ==, 0);
+    g_assert_cmpuint(last, ==, 2);
+    g_assert_cmpint(appdep_store_last_batch(s, "host2", &last), ==, 0);
+    g_assert_cmpuint(last, ==, 7);
+    /* one bad batch: nothing of the group is committed */
+    b[2].batch = 3;
+    g_assert_cmpint(appdep_store_put_record_batches(s, &b[2], 1), ==, 0);
+    g_assert_cmpint(appdep_store_put_record_batches(s, &bad, 1), ==,
+                    -EINVAL);
+    appdep_store_close(s);
+
+    /* the single-batch call continues the same numbering after a reopen */
+    s = open_store(f, NULL);
+    g_assert_cmpint(appdep_store_put_records(s, in, 5, "host1", 3), ==, 1);
+    g_assert_cmpint(appdep_store_put_records(s, in, 5, "host1", 4), ==, 0);
+    g_assert_cmpint(appdep_store_records_range(s, 0, UINT64_MAX, out, 0),
+                    ==, 0);
+    g_assert_cmpuint(out->len, ==, 45);
+    appdep_store_close(s);
+}
+
 static void test_records(Fixture *f, gconstpointer data)
 {
     AppdepThreadRecord in[100];
@@ -1270,5 +1317,6 @@ int main(int argc, char **argv)
     ADD("/store/stale-readers", test_stale_readers);
     ADD("/store/concurrent-readers", test_concurrent_readers);
     ADD("/store/records", test_records);
+    ADD("/store/record-batches", test_record_batches);
     return g_test_run();
 }
