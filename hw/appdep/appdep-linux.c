@@ -125,7 +125,7 @@ static bool is_v4_mapped(const uint8_t *a)
     return !memcmp(a, prefix, sizeof(prefix));
 }
 
-/* Read the 4-tuple of @sk into @rec.  Returns 1, 0 (not inet) or -1. */
+/* See appdep.h. */
 int appdep_linux_sock(const AppdepProfile *p, const AppdepKernel *k,
                      CPUState *cs, uint64_t sk, AppdepThreadRecord *rec,
                      const char **why)
@@ -171,7 +171,35 @@ int appdep_linux_sock(const AppdepProfile *p, const AppdepKernel *k,
         return -1;
     }
     rec->family = APPDEP_FAMILY_IPV4;
-    return 1;
+    /*
+     * A socket without both ports is not a connection (e.g. the close of
+     * a socket whose connect() failed): nothing for the analysis.
+     */
+    return rec->sport && rec->dport;
+}
+
+bool appdep_linux_tcp_op(const AppdepProfile *p, const AppdepKernel *k,
+                         CPUState *cs, uint64_t sk, uint8_t op,
+                         uint64_t bytes, AppdepThreadRecord *rec,
+                         const char **why)
+{
+    uint32_t seq;
+
+    rec->op = op;
+    rec->bytes = bytes;
+    if (op == APPDEP_OP_RECV) {
+        if (!appdep_read_u32(k, cs, sk + p->off_copied_seq, &seq)) {
+            *why = "tcp_sock.copied_seq is not readable";
+            return false;
+        }
+        rec->seq = seq - (uint32_t)bytes;
+        return true;
+    }
+    if (!appdep_read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
+        *why = "tcp_sock.write_seq is not readable";
+        return false;
+    }
+    return true;
 }
 
 uint64_t appdep_linux_current(const AppdepProfile *p, const AppdepKernel *k,
@@ -216,7 +244,7 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
                        const char **why)
 {
     uint64_t sk = r->rdi;
-    uint32_t seq;
+    bool ok = false;
     int ret;
 
     if (appdep_hook_is_syscall(kind)) {
@@ -233,53 +261,32 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
     if (ret < 0) {
         goto bad;
     }
-    /*
-     * A socket without both ports is not a connection (e.g. the close of
-     * a socket whose connect() failed): nothing for the analysis.
-     */
-    if (ret == 0 || !rec->sport || !rec->dport) {
+    if (ret == 0) {
         return 0;
     }
-
     switch (kind) {
     case APPDEP_HOOK_KIND_SEND:
         /* tcp_sendmsg(sk, msg, size): write_seq is the first new byte */
-        rec->op = APPDEP_OP_SEND;
-        rec->bytes = r->rdx;
-        if (!appdep_read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
-            *why = "tcp_sock.write_seq is not readable";
-            goto bad;
-        }
+        ok = appdep_linux_tcp_op(p, k, cs, sk, APPDEP_OP_SEND, r->rdx, rec,
+                                 why);
         break;
     case APPDEP_HOOK_KIND_RECV:
         /*
          * tcp_cleanup_rbuf(sk, copied) runs after the copy, so
-         * copied_seq already counts it.  copied <= 0 is a call with
-         * nothing read (e.g. before sleeping): no event.
+         * copied_seq already counts it (copied <= 0 was dismissed).
          */
-        rec->op = APPDEP_OP_RECV;
-        if ((int32_t)r->rsi <= 0) {
-            return 0;
-        }
-        rec->bytes = (uint32_t)r->rsi;
-        if (!appdep_read_u32(k, cs, sk + p->off_copied_seq, &seq)) {
-            *why = "tcp_sock.copied_seq is not readable";
-            goto bad;
-        }
-        rec->seq = seq - (uint32_t)rec->bytes;
+        ok = appdep_linux_tcp_op(p, k, cs, sk, APPDEP_OP_RECV,
+                                 (uint32_t)r->rsi, rec, why);
         break;
     case APPDEP_HOOK_KIND_CLOSE:
-        rec->op = APPDEP_OP_CLOSE;
-        rec->bytes = 0;
-        if (!appdep_read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
-            *why = "tcp_sock.write_seq is not readable";
-            goto bad;
-        }
+        ok = appdep_linux_tcp_op(p, k, cs, sk, APPDEP_OP_CLOSE, 0, rec, why);
         break;
     default:
         g_assert_not_reached();
     }
-    return 1;
+    if (ok) {
+        return 1;
+    }
 
 bad:
     trace_appdep_linux_bad_event(kind, *why);

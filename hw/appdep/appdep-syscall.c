@@ -144,7 +144,7 @@ int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
                          const char **why)
 {
     uint64_t regs, nr, fd, ret = 0, bytes = 0, task, sk, a1, a2;
-    uint32_t seq;
+    uint8_t op;
     bool single;
     int found;
 
@@ -193,7 +193,7 @@ int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
     if (found < 0) {
         goto bad;
     }
-    if (found == 0 || !rec->sport || !rec->dport) {
+    if (found == 0) {
         return 0;
     }
 
@@ -229,36 +229,23 @@ int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
         if (!bytes) {
             return 0;
         }
-        rec->op = APPDEP_OP_SEND;
-        rec->bytes = bytes;
-        if (!appdep_read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
-            *why = "tcp_sock.write_seq is not readable";
-            goto bad;
-        }
+        op = APPDEP_OP_SEND;
         break;
     case NR_CLOSE:
         if (!single) {
             return 0;               /* other references keep it open */
         }
-        rec->op = APPDEP_OP_CLOSE;
-        rec->bytes = 0;
-        if (!appdep_read_u32(k, cs, sk + p->off_write_seq, &rec->seq)) {
-            *why = "tcp_sock.write_seq is not readable";
-            goto bad;
-        }
+        op = APPDEP_OP_CLOSE;
         break;
     default:
         /* receive-type, at the return: copied_seq counts the bytes */
-        rec->op = APPDEP_OP_RECV;
-        rec->bytes = ret;
-        if (!appdep_read_u32(k, cs, sk + p->off_copied_seq, &seq)) {
-            *why = "tcp_sock.copied_seq is not readable";
-            goto bad;
-        }
-        rec->seq = seq - (uint32_t)ret;
+        op = APPDEP_OP_RECV;
+        bytes = ret;
         break;
     }
-    return 1;
+    if (appdep_linux_tcp_op(p, k, cs, sk, op, bytes, rec, why)) {
+        return 1;
+    }
 
 bad:
     trace_appdep_linux_bad_event(kind, *why);

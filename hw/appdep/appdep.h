@@ -239,10 +239,23 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
 uint64_t appdep_linux_current(const AppdepProfile *p, const AppdepKernel *k,
                               CPUState *cs, const AppdepRegs *r,
                               AppdepThreadRecord *rec, const char **why);
-/* The 4-tuple of TCP socket @sk into @rec: 1, 0 (not a connection), -1. */
+/*
+ * The 4-tuple of socket @sk into @rec: 1, 0 (not IPv4/IPv6, or without
+ * both ports: not a connection), -1 (bad memory, reason in *@why).
+ */
 int appdep_linux_sock(const AppdepProfile *p, const AppdepKernel *k,
                       CPUState *cs, uint64_t sk, AppdepThreadRecord *rec,
                       const char **why);
+/*
+ * Set @rec's op (APPDEP_OP_*), bytes and sequence number for TCP socket
+ * @sk: write_seq for a send (before the data is queued) or a close,
+ * copied_seq minus @bytes for a receive (after the copy).  False on bad
+ * memory, reason in *@why.
+ */
+bool appdep_linux_tcp_op(const AppdepProfile *p, const AppdepKernel *k,
+                         CPUState *cs, uint64_t sk, uint8_t op,
+                         uint64_t bytes, AppdepThreadRecord *rec,
+                         const char **why);
 bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
                      uint64_t *v);
 bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
