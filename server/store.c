@@ -249,6 +249,17 @@ static bool decode_thread_v1(const uint8_t *p, AppdepThreadId *t)
     return true;
 }
 
+/* The first 32 bytes, the same in versions 1 and 2 (length checked). */
+static void decode_head(const uint8_t *buf, AppdepMessage *m)
+{
+    m->direction = buf[2];
+    m->conn.family = buf[3];
+    m->seq = appdep_wire_get32(buf + 4);
+    m->send_ns = appdep_wire_get64(buf + 8);
+    m->recv_ns = appdep_wire_get64(buf + 16);
+    m->bytes = appdep_wire_get64(buf + 24);
+}
+
 static int decode_v1(const uint8_t *buf, size_t len, AppdepMessage *m)
 {
     const uint8_t *c = buf + STORE_OFF_CONN;
@@ -256,12 +267,7 @@ static int decode_v1(const uint8_t *buf, size_t len, AppdepMessage *m)
     if (len != STORE_V1_LEN || appdep_wire_get32(c + 36) != 0) {
         return -EBADMSG;
     }
-    m->direction = buf[2];
-    m->conn.family = buf[3];
-    m->seq = appdep_wire_get32(buf + 4);
-    m->send_ns = appdep_wire_get64(buf + 8);
-    m->recv_ns = appdep_wire_get64(buf + 16);
-    m->bytes = appdep_wire_get64(buf + 24);
+    decode_head(buf, m);
     if (!decode_thread_v1(buf + STORE_OFF_SENDER, &m->sender) ||
         !decode_thread_v1(buf + STORE_OFF_RECEIVER, &m->receiver)) {
         return -EBADMSG;
@@ -311,12 +317,7 @@ static int decode_v2(const uint8_t *buf, size_t len, AppdepMessage *m)
     if (len < STORE_V2_FIXED) {
         return -EBADMSG;
     }
-    m->direction = buf[2];
-    m->conn.family = buf[3];
-    m->seq = appdep_wire_get32(buf + 4);
-    m->send_ns = appdep_wire_get64(buf + 8);
-    m->recv_ns = appdep_wire_get64(buf + 16);
-    m->bytes = appdep_wire_get64(buf + 24);
+    decode_head(buf, m);
     m->conn.cport = appdep_wire_get16(buf + 32);
     m->conn.sport = appdep_wire_get16(buf + 34);
     alen = buf[36];
