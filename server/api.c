@@ -376,25 +376,6 @@ int appdep_api_route(const char *method, const char *path,
     return 0;
 }
 
-void appdep_json_str(GString *out, const char *s)
-{
-    g_autofree char *valid = g_utf8_make_valid(s, -1);
-    const unsigned char *p;
-
-    g_string_append_c(out, '"');
-    for (p = (const unsigned char *)valid; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            g_string_append_c(out, '\\');
-            g_string_append_c(out, *p);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            g_string_append_printf(out, "\\u%04x", *p);
-        } else {
-            g_string_append_c(out, *p);
-        }
-    }
-    g_string_append_c(out, '"');
-}
-
 /* ---- requests ---------------------------------------------------------- */
 
 typedef struct ApiRequest {

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "appdep-wire.h"
+#include "json-out.h"
 
 #define APPDEP_API_NS                   1000000000ULL
 
@@ -109,9 +110,6 @@ int appdep_api_parse_inspect(const char *body, size_t len, bool *enable,
 /* Body of POST /v1/learn: {"app": SPEC[, "window_s": N]}. */
 int appdep_api_parse_learn(const char *body, size_t len, AppdepAppSpec *app,
                            uint32_t *window_s, const char **why);
-
-/* Append @s to @out as a JSON string (quoted, escaped, valid UTF-8). */
-void appdep_json_str(GString *out, const char *s);
 
 /* Start/stop and the bound port (for port 0); main loop thread. */
 uint16_t appdep_api_port(void);

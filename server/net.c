@@ -1,7 +1,7 @@
 /*
  * appdep-server: connections from forward daemons.
  *
- * Frames (appdep-wire.h, monitor/frame.h) are untrusted: every header is
+ * Frames (appdep-wire.h, monitor/common/frame.h) are untrusted: every header is
  * checked before its body is read, the input buffer is bounded by the
  * frame size limit, and a peer that sends anything malformed, or frames
  * out of protocol order, is disconnected with a logged reason (its

@@ -6,6 +6,7 @@
  */
 
 #include <string.h>
+#include "json-out.h"
 #include "stream.h"
 #include "trajectory.h"
 
@@ -431,9 +432,9 @@ void appdep_traj_node_free(AppdepTrajNode *n)
 static void thread_json(GString *out, const AppdepThreadId *t)
 {
     g_string_append(out, "{\"vm\":");
-    appdep_json_bytes(out, t->vm);
+    appdep_json_str(out, t->vm);
     g_string_append(out, ",\"comm\":");
-    appdep_json_bytes(out, t->comm);
+    appdep_json_str(out, t->comm);
     g_string_append_printf(out, ",\"pid\":%u,\"tid\":%u}", t->pid, t->tid);
 }
 
@@ -598,9 +599,9 @@ GArray *appdep_map_build(const AppdepExchanges *x, uint64_t t0, uint64_t t1)
 static void app_json(GString *out, const AppdepApp *a)
 {
     g_string_append(out, "{\"vm\":");
-    appdep_json_bytes(out, a->vm);
+    appdep_json_str(out, a->vm);
     g_string_append(out, ",\"program\":");
-    appdep_json_bytes(out, a->comm);
+    appdep_json_str(out, a->comm);
     g_string_append_printf(out, ",\"address\":\"%s\",\"port\":%u}", a->addr,
                            a->port);
 }

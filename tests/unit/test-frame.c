@@ -1,6 +1,6 @@
 /*
  * Unit tests: frames between the forward daemon and the APM server
- * (monitor/frame.c): round trips, truncation at every length, corrupted
+ * (monitor/common/frame.c): round trips, truncation at every length, corrupted
  * fields, and random mutations.
  *
  * Copyright (c) 2026 appdep authors

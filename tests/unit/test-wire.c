@@ -1,6 +1,6 @@
 /*
  * Unit tests: record codec (hw/appdep/appdep-wire.h) and the
- * resynchronising stream decoder (monitor/stream.c), including
+ * resynchronising stream decoder (monitor/common/stream.c), including
  * truncated and corrupted input.
  *
  * Copyright (c) 2026 appdep authors
@@ -261,7 +261,7 @@ static void test_json(void)
     appdep_record_to_json(&r, s);
     g_assert_cmpstr(s->str, ==,
         "{\"time_ns\":1700000000000000000,\"vm\":\"vm-0\",\"op\":\"send\","
-        "\"pid\":1000,\"tid\":2000,\"comm\":\"a\\\"b\\\\\\u0001\\u00ff\","
+        "\"pid\":1000,\"tid\":2000,\"comm\":\"a\\\"b\\\\\\u0001\xef\xbf\xbd\","
         "\"family\":\"ipv4\",\"saddr\":\"10.0.0.1\",\"sport\":8080,"
         "\"daddr\":\"10.0.0.2\",\"dport\":40000,\"bytes\":64,"
         "\"seq\":4294967280}");

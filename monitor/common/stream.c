@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include "stream.h"
+#include "json-out.h"
 
 static const char *status_str(int st)
 {
@@ -110,35 +111,17 @@ const char *appdep_addr_to_str(uint8_t family, const uint8_t *addr,
     return buf;
 }
 
-void appdep_json_bytes(GString *out, const char *s)
-{
-    const unsigned char *p;
-
-    g_string_append_c(out, '"');
-    for (p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            g_string_append_c(out, '\\');
-            g_string_append_c(out, *p);
-        } else if (*p < 0x20 || *p >= 0x7f) {
-            g_string_append_printf(out, "\\u%04x", *p);
-        } else {
-            g_string_append_c(out, *p);
-        }
-    }
-    g_string_append_c(out, '"');
-}
-
 void appdep_record_to_json(const AppdepThreadRecord *r, GString *out)
 {
     char s[64], d[64];
 
     g_string_append_printf(out, "{\"time_ns\":%" G_GUINT64_FORMAT ",\"vm\":",
                            r->time_ns);
-    appdep_json_bytes(out, r->vm);
+    appdep_json_str(out, r->vm);
     g_string_append_printf(out, ",\"op\":\"%s\",\"pid\":%u,\"tid\":%u,"
                            "\"comm\":", appdep_wire_op_name(r->op),
                            r->pid, r->tid);
-    appdep_json_bytes(out, r->comm);
+    appdep_json_str(out, r->comm);
     g_string_append_printf(out, ",\"family\":\"%s\",\"saddr\":\"%s\","
                            "\"sport\":%u,\"daddr\":\"%s\",\"dport\":%u,"
                            "\"bytes\":%" G_GUINT64_FORMAT ",\"seq\":%u}",

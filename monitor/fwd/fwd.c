@@ -19,7 +19,7 @@
  *
  * Where a new batch goes: to the in-memory queue when connected, when
  * nothing spooled is waiting and when the queue is under queue-max-bytes;
- * otherwise appended to the spool (monitor/spool.h); when the spool is
+ * otherwise appended to the spool (monitor/fwd/spool.h); when the spool is
  * full it is dropped and its records counted.  The queue is refilled
  * from the spool, oldest first, as ACKs free it, so the order on the
  * wire is the batch order.  Records are read from QEMU at any rate:

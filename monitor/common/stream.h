@@ -30,13 +30,6 @@ int appdep_stream_next(const uint8_t *buf, size_t len, bool eof,
                        AppdepThreadRecord *rec, size_t *consumed,
                        const char **why);
 
-/*
- * Append @s as a JSON string to @out.  @s is untrusted bytes: quotes,
- * backslashes, control characters and every byte >= 0x7f are escaped
- * (\u00XX, i.e. read as Latin-1), so the output is always valid JSON.
- */
-void appdep_json_bytes(GString *out, const char *s);
-
 /* Append @r as one JSON object (no newline) to @out. */
 void appdep_record_to_json(const AppdepThreadRecord *r, GString *out);
 

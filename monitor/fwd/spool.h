@@ -3,7 +3,7 @@
  *
  * A spool directory holds append-only files named after the number of
  * their first batch, "%020" PRIu64 ".spool", each a plain sequence of
- * BATCH frames exactly as sent on the wire (monitor/frame.h), in batch
+ * BATCH frames exactly as sent on the wire (monitor/common/frame.h), in batch
  * order; the name order of the files is the batch order.  A file is
  * deleted once every batch in it has been read back and acknowledged.
  * The file "next-batch" holds a decimal batch number no batch has used
