@@ -156,12 +156,12 @@ int appdep_api_parse_window(const char *from, const char *to,
             *why = "'last' excludes 'from' and 'to'";
             return -EINVAL;
         }
-        if (appdep_api_parse_u64(last, 1, now_ns / APPDEP_API_NS, &s,
+        if (appdep_api_parse_u64(last, 1, now_ns / APPDEP_NS_PER_S, &s,
                                  &w) < 0) {
             *why = "bad 'last': seconds, 1 up to the age of the epoch";
             return -EINVAL;
         }
-        *t0 = now_ns - s * APPDEP_API_NS;
+        *t0 = now_ns - s * APPDEP_NS_PER_S;
         *t1 = now_ns;
         return 0;
     }
@@ -529,11 +529,6 @@ static const char *query_get(ApiRequest *req, const char *key)
     return g_hash_table_lookup(req->query, key);
 }
 
-static uint64_t now_ns(void)
-{
-    return (uint64_t)g_get_real_time() * 1000;
-}
-
 /* ---- handlers (main loop) ----------------------------------------------- */
 
 static void addr_json(GString *out, const AppdepFrameAddr *a)
@@ -597,10 +592,12 @@ static void handle_status(ApiRequest *req, AppdepServer *srv)
                            ",\"records\":%" G_GUINT64_FORMAT
                            ",\"messages\":%" G_GUINT64_FORMAT
                            ",\"bad_peers\":%" G_GUINT64_FORMAT
-                           ",\"pending\":%u",
-                           now_ns(), srv->records, srv->messages,
+                           ",\"pending\":%u"
+                           ",\"dropped\":%" G_GUINT64_FORMAT,
+                           appdep_now_ns(), srv->records, srv->messages,
                            srv->bad_peers,
-                           srv->pending ? srv->pending->len : 0);
+                           srv->pending ? srv->pending->len : 0,
+                           srv->dropped);
     if (srv->conv) {
         AppdepConvStats cs;
 
@@ -1030,7 +1027,7 @@ static ApiQuery *query_new(ApiRequest *req, AppdepServer *srv)
     }
     q->store = srv->store;
     if (appdep_api_parse_window(query_get(req, "from"), query_get(req, "to"),
-                                query_get(req, "last"), now_ns(), &q->t0,
+                                query_get(req, "last"), appdep_now_ns(), &q->t0,
                                 &q->t1, &why) < 0) {
         api_error(req, MHD_HTTP_BAD_REQUEST, "%s", why);
         return NULL;
@@ -1095,7 +1092,7 @@ static void handle_trajectories(ApiRequest *req, AppdepServer *srv)
                   why, APPDEP_API_TRAJ_MAX_MARGIN_S);
         return;
     }
-    q->margin_ns = margin_s * APPDEP_API_NS;
+    q->margin_ns = margin_s * APPDEP_NS_PER_S;
     query_start(req, g_steal_pointer(&q));
 }
 

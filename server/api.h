@@ -22,34 +22,7 @@
 #include <stdint.h>
 #include "appdep-wire.h"
 #include "json-out.h"
-
-#define APPDEP_API_NS                   1000000000ULL
-
-/* Limits on what a client may send (requests are untrusted). */
-#define APPDEP_API_MAX_URL_LEN          512     /* path, without query */
-#define APPDEP_API_MAX_QUERY_ARGS       8
-#define APPDEP_API_MAX_ARG_LEN          256     /* one query key or value */
-#define APPDEP_API_MAX_BODY_LEN         4096
-#define APPDEP_API_MAX_DISCARD          (1024 * 1024) /* of a too large body,
-                                                         then hang up */
-#define APPDEP_API_CONN_MEMORY          (32 * 1024) /* request line+headers */
-#define APPDEP_API_MAX_CONNECTIONS      64
-#define APPDEP_API_CONN_TIMEOUT_S       30      /* idle client */
-
-/* Limits on what the server does for one request. */
-#define APPDEP_API_INSPECT_TIMEOUT_S    10      /* wait for a daemon RESULT */
-#define APPDEP_API_DEFAULT_WINDOW_NS    (3600ULL * APPDEP_API_NS)
-/*
- * Trajectory queries read this much before and after their window: the
- * requests the involved threads were already serving (thread pools,
- * event loops) and children ending after the window.  A request longer
- * than the margin can be attributed wrongly; margin_s changes it.
- */
-#define APPDEP_API_TRAJ_MARGIN_S        10
-#define APPDEP_API_TRAJ_MAX_MARGIN_S    3600
-#define APPDEP_API_MAX_MESSAGES         500000  /* loaded by one query */
-#define APPDEP_API_DEFAULT_TRAJ_LIMIT   20
-#define APPDEP_API_MAX_TRAJ_LIMIT       1000
+#include "server-limits.h"
 
 /* An application: VM[/PROGRAM][:PORT]. */
 typedef struct AppdepAppSpec {

@@ -21,13 +21,8 @@
 #include <string.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
+#include "server-limits.h"
 
-#define CTL_DEFAULT_SERVER      "127.0.0.1:7401"
-#define CTL_DEFAULT_PORT        7401
-#define CTL_TIMEOUT_S           60      /* connect, and each read/write */
-#define CTL_MAX_RESPONSE        (256 * 1024 * 1024)
-#define CTL_READ_CHUNK          65536
-#define CTL_POLL_MS             500     /* learn progress */
 
 enum {
     CTL_EXIT_OK = 0,
@@ -36,7 +31,7 @@ enum {
     CTL_EXIT_UNREACHABLE = 3,
 };
 
-static const char *server_addr = CTL_DEFAULT_SERVER;
+static const char *server_addr = APPDEP_API_LISTEN_DEFAULT;
 
 typedef struct CtlResponse {
     unsigned status;
@@ -150,7 +145,7 @@ static int http_request(const char *method, const char *path,
     g_autoptr(GString) req = g_string_new(NULL);
     g_autoptr(GString) raw = g_string_new(NULL);
     g_autoptr(GError) err = NULL;
-    g_autofree char *buf = g_malloc(CTL_READ_CHUNK);
+    g_autofree char *buf = g_malloc(APPDEP_CTL_READ_CHUNK);
     GInputStream *in;
     const char *hdr_end, *p;
     char *line_end;
@@ -158,9 +153,9 @@ static int http_request(const char *method, const char *path,
     gssize n;
 
     memset(resp, 0, sizeof(*resp));
-    g_socket_client_set_timeout(client, CTL_TIMEOUT_S);
+    g_socket_client_set_timeout(client, APPDEP_CTL_TIMEOUT_S);
     conn = g_socket_client_connect_to_host(client, server_addr,
-                                           CTL_DEFAULT_PORT, NULL, &err);
+                                           APPDEP_API_PORT_DEFAULT, NULL, &err);
     if (!conn) {
         fprintf(stderr, "appdepctl: cannot reach %s: %s\n", server_addr,
                 err->message);
@@ -186,11 +181,11 @@ static int http_request(const char *method, const char *path,
         return -1;
     }
     in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
-    while ((n = g_input_stream_read(in, buf, CTL_READ_CHUNK, NULL,
+    while ((n = g_input_stream_read(in, buf, APPDEP_CTL_READ_CHUNK, NULL,
                                     &err)) > 0) {
-        if (raw->len + n > CTL_MAX_RESPONSE) {
+        if (raw->len + n > APPDEP_CTL_MAX_RESPONSE) {
             fprintf(stderr, "appdepctl: %s: response larger than %d "
-                    "bytes\n", server_addr, CTL_MAX_RESPONSE);
+                    "bytes\n", server_addr, APPDEP_CTL_MAX_RESPONSE);
             return -1;
         }
         g_string_append_len(raw, buf, n);
@@ -606,10 +601,12 @@ static int cmd_trajectory(int argc, char **argv)
         { "last", 'l', 0, G_OPTION_ARG_STRING, &last,
           "The last SECONDS (default: the last hour)", "SECONDS" },
         { "limit", 'n', 0, G_OPTION_ARG_STRING, &limit,
-          "Show at most N trajectories (server default 20)", "N" },
+          "Show at most N trajectories (server default "
+          G_STRINGIFY(APPDEP_API_DEFAULT_TRAJ_LIMIT) ")", "N" },
         { "margin", 'm', 0, G_OPTION_ARG_STRING, &margin,
           "Read S seconds before and after the window: requests longer "
-          "than that may be attributed wrongly (server default 10)", "S" },
+          "than that may be attributed wrongly (server default "
+          G_STRINGIFY(APPDEP_API_TRAJ_MARGIN_S) ")", "S" },
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
         { NULL }
     };
@@ -674,7 +671,8 @@ static int cmd_learn(int argc, char **argv)
     gint window = 0;
     GOptionEntry entries[] = {
         { "window", 'w', 0, G_OPTION_ARG_INT, &window,
-          "Collect SECONDS per round (server default 30)", "SECONDS" },
+          "Collect SECONDS per round (server default "
+          G_STRINGIFY(APPDEP_LEARN_DEFAULT_WINDOW_S) ")", "SECONDS" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new(
@@ -749,7 +747,7 @@ static int cmd_learn(int argc, char **argv)
                         member_arr(o, "unmapped"));
             break;
         }
-        g_usleep(CTL_POLL_MS * 1000);
+        g_usleep(APPDEP_CTL_POLL_MS * 1000);
     }
     if (strcmp(state, "done")) {
         fprintf(stderr, "appdepctl: learning failed\n");
@@ -784,7 +782,7 @@ static void usage(FILE *f)
     }
     fprintf(f, "\nThe server defaults to %s.  APP is VM[/PROGRAM][:PORT].\n"
             "Exit status: 0 ok, 1 server error, 2 usage, 3 server not "
-            "reachable.\n", CTL_DEFAULT_SERVER);
+            "reachable.\n", APPDEP_API_LISTEN_DEFAULT);
 }
 
 int main(int argc, char **argv)

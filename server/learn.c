@@ -15,22 +15,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include "hash.h"
 #include "learn.h"
-
-#define LEARN_SCAN_CHUNK        20000   /* messages per store read */
 
 /* ---- peer discovery (pure) --------------------------------------------- */
 
 static guint addr_hash(gconstpointer p)
 {
-    const uint8_t *b = p;
-    guint h = 2166136261u;
-    size_t i;
-
-    for (i = 0; i < sizeof(AppdepFrameAddr); i++) {
-        h = (h ^ b[i]) * 16777619u;
-    }
-    return h;
+    return appdep_hash_bytes(p, sizeof(AppdepFrameAddr));
 }
 
 static gboolean addr_equal(gconstpointer a, gconstpointer b)
@@ -154,7 +146,7 @@ int appdep_learn_discover(const AppdepMessage *msgs, size_t n,
 
 /* Conversion delay: the converter's lateness window plus one flush. */
 #define LEARN_CONVERT_DELAY_S \
-    ((unsigned)(APPDEP_CONV_LATENESS_NS / 1000000000ULL) + 1)
+    ((unsigned)(APPDEP_CONV_LATENESS_NS / APPDEP_NS_PER_S) + 1)
 
 /* ---- sessions (main loop) ---------------------------------------------- */
 
@@ -227,11 +219,6 @@ typedef struct LearnInspect {
 static GHashTable *sessions;        /* id -> LearnSession * */
 static uint64_t next_id = 1;
 
-static uint64_t now_ns(void)
-{
-    return (uint64_t)g_get_real_time() * 1000;
-}
-
 static void learn_vm_free(gpointer p)
 {
     LearnVm *v = p;
@@ -292,14 +279,14 @@ learn_log(LearnSession *s, const char *fmt, ...)
     va_start(ap, fmt);
     l.text = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    l.time_ns = now_ns();
+    l.time_ns = appdep_now_ns();
     g_array_append_val(s->log, l);
 }
 
 static void learn_finish(LearnSession *s, LearnState state)
 {
     s->state = state;
-    s->finished_ns = now_ns();
+    s->finished_ns = appdep_now_ns();
     if (s->timer) {
         g_source_remove(s->timer);
         s->timer = 0;
@@ -321,8 +308,8 @@ static gboolean learn_collected(gpointer opaque)
     g_autoptr(GPtrArray) new_vms = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GArray) msgs = g_array_new(FALSE, FALSE,
                                          sizeof(AppdepMessage));
-    uint64_t t = s->started_ns > APPDEP_LEARN_LOOKBACK_S * APPDEP_API_NS
-                 ? s->started_ns - APPDEP_LEARN_LOOKBACK_S * APPDEP_API_NS
+    uint64_t t = s->started_ns > APPDEP_LEARN_LOOKBACK_S * APPDEP_NS_PER_S
+                 ? s->started_ns - APPDEP_LEARN_LOOKBACK_S * APPDEP_NS_PER_S
                  : 0;
     uint64_t scanned = 0;
     guint peers_before = s->peers->len, unmapped = 0, k;
@@ -336,7 +323,7 @@ static gboolean learn_collected(gpointer opaque)
 
         g_array_set_size(msgs, 0);
         ret = appdep_store_range(s->srv->store, t, UINT64_MAX, msgs,
-                                 LEARN_SCAN_CHUNK);
+                                 APPDEP_LEARN_SCAN_CHUNK);
         if (ret < 0) {
             learn_log(s, "round %u: cannot read the store: %s", s->round,
                       appdep_store_strerror(ret));
@@ -347,7 +334,7 @@ static gboolean learn_collected(gpointer opaque)
         appdep_learn_discover((AppdepMessage *)msgs->data, msgs->len,
                               s->learned, server_by_addr, s->srv, s->peers,
                               new_vms);
-        if (msgs->len < LEARN_SCAN_CHUNK) {
+        if (msgs->len < APPDEP_LEARN_SCAN_CHUNK) {
             break;
         }
         last = g_array_index(msgs, AppdepMessage, msgs->len - 1).send_ns;
@@ -578,7 +565,7 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
         g_snprintf(s->spec + len, sizeof(s->spec) - len, ":%u", app->port);
     }
     s->window_s = window_s;
-    s->started_ns = now_ns();
+    s->started_ns = appdep_now_ns();
     s->learned = g_hash_table_new(g_str_hash, g_str_equal);
     s->vms = g_ptr_array_new_with_free_func(learn_vm_free);
     s->peers = g_array_new(FALSE, TRUE, sizeof(AppdepLearnPeer));

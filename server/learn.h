@@ -28,17 +28,6 @@
 #include "server.h"
 #include "api.h"
 
-#define APPDEP_LEARN_MAX_ROUNDS         8
-#define APPDEP_LEARN_DEFAULT_WINDOW_S   30
-#define APPDEP_LEARN_MIN_WINDOW_S       1
-#define APPDEP_LEARN_MAX_WINDOW_S       3600
-#define APPDEP_LEARN_LOOKBACK_S         300     /* history read before start */
-#define APPDEP_LEARN_MAX_SCAN           200000  /* messages read per round */
-#define APPDEP_LEARN_MAX_PEERS          1024    /* peer addresses per session */
-#define APPDEP_LEARN_MAX_LOG            256     /* log lines kept */
-#define APPDEP_LEARN_MAX_SESSIONS       32      /* kept, oldest finished go */
-#define APPDEP_LEARN_MAX_RUNNING        4
-
 /* One peer address seen by a learned VM, and the VM it belongs to. */
 typedef struct AppdepLearnPeer {
     AppdepFrameAddr addr;

@@ -19,10 +19,6 @@
 #include <stdio.h>
 #include "server.h"
 
-#define SERVER_FLUSH_MS         1000
-#define SERVER_MAINT_S          60      /* expiry, stale readers */
-#define SERVER_DEFAULT_LISTEN   "127.0.0.1:7400"
-#define SERVER_DEFAULT_HTTP     "127.0.0.1:7401"
 
 static void collect(const AppdepMessage *m, void *opaque)
 {
@@ -44,9 +40,10 @@ static void commit_messages(AppdepServer *srv, bool all)
     if (rc < 0) {
         g_printerr("appdep-server: cannot store %u messages: %s\n",
                    srv->pending->len, appdep_store_strerror(rc));
-        if (srv->pending->len < 1000000) {
+        if (srv->pending->len < APPDEP_SERVER_MAX_PENDING) {
             return;         /* keep them and try again next time */
         }
+        srv->dropped += srv->pending->len;
     } else {
         srv->messages += srv->pending->len - rc;
     }
@@ -64,7 +61,7 @@ static gboolean on_maintenance(gpointer opaque)
     AppdepServer *srv = opaque;
     int dead = 0, rc;
 
-    rc = appdep_store_expire(srv->store, g_get_real_time() * 1000ULL);
+    rc = appdep_store_expire(srv->store, appdep_now_ns());
     if (rc < 0) {
         g_printerr("appdep-server: expiry: %s\n", appdep_store_strerror(rc));
     }
@@ -128,10 +125,11 @@ int main(int argc, char **argv)
         { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db,
           "LMDB directory (created if needed)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
-          "Address for forward daemons (default " SERVER_DEFAULT_LISTEN ")",
+          "Address for forward daemons (default "
+          APPDEP_SERVER_LISTEN_DEFAULT ")",
           "ADDR:PORT" },
         { "http", 'H', 0, G_OPTION_ARG_STRING, &http,
-          "Address of the HTTP API (default " SERVER_DEFAULT_HTTP ")",
+          "Address of the HTTP API (default " APPDEP_API_LISTEN_DEFAULT ")",
           "ADDR:PORT" },
         { "retention", 'r', 0, G_OPTION_ARG_INT64, &retention,
           "Delete messages older than SECONDS (default: keep)", "SECONDS" },
@@ -180,20 +178,20 @@ int main(int argc, char **argv)
     srv.vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     srv.commands = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                          command_free);
-    if (appdep_net_listen(&srv, listen ? listen : SERVER_DEFAULT_LISTEN,
+    if (appdep_net_listen(&srv, listen ? listen : APPDEP_SERVER_LISTEN_DEFAULT,
                           &err) < 0 ||
-        appdep_api_start(&srv, http ? http : SERVER_DEFAULT_HTTP, &err) < 0) {
+        appdep_api_start(&srv, http ? http : APPDEP_API_LISTEN_DEFAULT, &err) < 0) {
         g_printerr("appdep-server: %s\n", err->message);
         appdep_store_close(srv.store);
         return 1;
     }
     g_printerr("appdep-server: daemons on %s, API on http://%s, db %s\n",
-               listen ? listen : SERVER_DEFAULT_LISTEN,
-               http ? http : SERVER_DEFAULT_HTTP, db);
+               listen ? listen : APPDEP_SERVER_LISTEN_DEFAULT,
+               http ? http : APPDEP_API_LISTEN_DEFAULT, db);
 
     loop = g_main_loop_new(NULL, FALSE);
-    g_timeout_add(SERVER_FLUSH_MS, on_flush, &srv);
-    g_timeout_add_seconds(SERVER_MAINT_S, on_maintenance, &srv);
+    g_timeout_add(APPDEP_SERVER_FLUSH_MS, on_flush, &srv);
+    g_timeout_add_seconds(APPDEP_SERVER_MAINT_S, on_maintenance, &srv);
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_main_loop_run(loop);

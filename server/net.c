@@ -23,10 +23,6 @@
 #include <errno.h>
 #include "server.h"
 
-#define NET_READ_CHUNK      (1024 * 1024)   /* several frames per read: one commit */
-#define NET_MAX_OUT         (4 * 1024 * 1024)   /* queued to one daemon */
-#define NET_COMMAND_TIMEOUT_S 10
-#define NET_GROUP_MAX_RECORDS (64 * 1024)       /* commit at once past this */
 
 struct AppdepPeer {
     AppdepServer *srv;
@@ -191,7 +187,7 @@ static gboolean peer_writable(GSocket *sock, GIOCondition cond,
 
 static bool peer_queue(AppdepPeer *p, const uint8_t *buf, size_t len)
 {
-    if (p->out->len + len > NET_MAX_OUT) {
+    if (p->out->len + len > APPDEP_NET_MAX_OUT) {
         peer_log(p, "not reading what we send: disconnected");
         peer_close(p);
         return false;
@@ -365,7 +361,7 @@ static bool handle_batch(AppdepPeer *p, const uint8_t *buf, size_t len)
     }
     g_ptr_array_add(srv->batches, nb);
     srv->batch_records += b.count;
-    if (srv->batch_records >= NET_GROUP_MAX_RECORDS) {
+    if (srv->batch_records >= APPDEP_NET_GROUP_MAX_RECORDS) {
         net_commit(srv);
         return g_list_find(srv->peers, p) != NULL;
     }
@@ -442,11 +438,11 @@ static gboolean peer_readable(GSocket *sock, GIOCondition cond,
         peer_close(p);
         return G_SOURCE_REMOVE;
     }
-    g_byte_array_set_size(p->in, p->in->len + NET_READ_CHUNK);
+    g_byte_array_set_size(p->in, p->in->len + APPDEP_NET_READ_CHUNK);
     n = g_socket_receive(sock, (char *)p->in->data + p->in->len -
-                         NET_READ_CHUNK, NET_READ_CHUNK, NULL, &err);
+                         APPDEP_NET_READ_CHUNK, APPDEP_NET_READ_CHUNK, NULL, &err);
     if (n < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-        g_byte_array_set_size(p->in, p->in->len - NET_READ_CHUNK);
+        g_byte_array_set_size(p->in, p->in->len - APPDEP_NET_READ_CHUNK);
         return G_SOURCE_CONTINUE;
     }
     if (n <= 0) {
@@ -456,7 +452,7 @@ static gboolean peer_readable(GSocket *sock, GIOCondition cond,
         peer_close(p);
         return G_SOURCE_REMOVE;
     }
-    g_byte_array_set_size(p->in, p->in->len - NET_READ_CHUNK + n);
+    g_byte_array_set_size(p->in, p->in->len - APPDEP_NET_READ_CHUNK + n);
 
     while (p->in->len - off >= APPDEP_WIRE_HDR_LEN) {
         uint16_t type;
@@ -593,7 +589,7 @@ int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
     c->peer = v->peer;
     c->done = done;
     c->opaque = opaque;
-    c->timer = g_timeout_add_seconds(NET_COMMAND_TIMEOUT_S, command_timeout,
+    c->timer = g_timeout_add_seconds(APPDEP_NET_COMMAND_TIMEOUT_S, command_timeout,
                                      c);
     g_hash_table_insert(srv->commands, &c->id, c);
     if (!peer_queue(v->peer, buf, sizeof(buf))) {

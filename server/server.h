@@ -18,6 +18,13 @@
 #include "convert.h"
 #include "store.h"
 #include "frame.h"
+#include "server-limits.h"
+
+/* The wall clock in ns since the epoch (the records' time base). */
+static inline uint64_t appdep_now_ns(void)
+{
+    return (uint64_t)g_get_real_time() * (APPDEP_NS_PER_S / G_USEC_PER_SEC);
+}
 
 /* One VM of the inventory, as reported by its host's forward daemon. */
 typedef struct AppdepVm {
@@ -49,6 +56,8 @@ typedef struct AppdepServer {
     GHashTable *commands;           /* id -> pending command */
     uint64_t records;               /* committed per-thread records */
     uint64_t messages;              /* committed inter-thread records */
+    uint64_t dropped;               /* messages the store refused past
+                                       APPDEP_SERVER_MAX_PENDING */
     uint64_t bad_peers;             /* connections dropped for bad input */
 } AppdepServer;
 

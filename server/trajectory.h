@@ -27,9 +27,6 @@
 #include <glib.h>
 #include "convert.h"
 
-#define APPDEP_TRAJ_MAX_DEPTH     32
-#define APPDEP_TRAJ_MAX_NODES     100000
-
 typedef struct AppdepExchange {
     AppdepMessage req;
     AppdepMessage resp;

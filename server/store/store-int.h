@@ -28,12 +28,10 @@
 #define STORE_META_UNIQ         "uniq"
 #define STORE_META_RETENTION    "retention"
 #define STORE_META_BATCH        "batch:"    /* + host: last batch committed */
-#define STORE_NS_PER_S          1000000000ULL
 /* thread index buckets: 2^30 ns (~1.07 s) of send times per key */
 #define STORE_INDEX_BUCKET_SHIFT 30
 #define STORE_INDEX_KEY_MAX     (8 + APPDEP_STORE_THREAD_PREFIX_MAX)
 #define STORE_PREFETCH          8       /* messages fetched ahead */
-#define STORE_KNOWN_MAX         (1u << 20)  /* threads cached as listed */
 #define STORE_INDEX_SLOTS_MIN   1024    /* thread lookup table, initial */
 
 G_STATIC_ASSERT(STORE_INDEX_KEY_MAX <= UINT8_MAX);

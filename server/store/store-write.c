@@ -226,7 +226,7 @@ int appdep_store_put_batch(AppdepStore *s, const AppdepMessage *msgs,
         return rc;
     }
     /* committed: remember them (a cache: emptied when it grows large) */
-    if (g_hash_table_size(s->known) + fresh->len > STORE_KNOWN_MAX) {
+    if (g_hash_table_size(s->known) + fresh->len > APPDEP_STORE_KNOWN_MAX) {
         g_hash_table_remove_all(s->known);
     }
     while (fresh->len) {

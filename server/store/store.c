@@ -369,7 +369,7 @@ int appdep_store_open(AppdepStore **out, const char *dir,
     map_size = round_to_page(opt->map_size ?: APPDEP_STORE_DEFAULT_MAP_SIZE);
     max_map = round_to_page(opt->max_map_size ?: APPDEP_STORE_DEFAULT_MAX_MAP);
     if (map_size < APPDEP_STORE_MIN_MAP_SIZE || max_map < map_size ||
-        opt->retention_s > UINT64_MAX / STORE_NS_PER_S) {
+        opt->retention_s > UINT64_MAX / APPDEP_NS_PER_S) {
         return -EINVAL;
     }
     switch (opt->sync) {
@@ -394,7 +394,7 @@ int appdep_store_open(AppdepStore **out, const char *dir,
     g_mutex_init(&s->gate_lock);
     g_cond_init(&s->gate_cond);
     s->max_map_size = max_map;
-    s->retention_ns = opt->retention_s * STORE_NS_PER_S;
+    s->retention_ns = opt->retention_s * APPDEP_NS_PER_S;
 
     rc = mdb_env_create(&s->env);
     if (rc) {

@@ -13,7 +13,7 @@
 #include "api.h"
 #include "learn.h"
 
-#define NS APPDEP_API_NS
+#define NS APPDEP_NS_PER_S
 
 /* api.o and learn.o call into net.c; these tests never reach it. */
 int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
