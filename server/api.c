@@ -380,6 +380,7 @@ int appdep_api_route(const char *method, const char *path,
 
 typedef struct ApiRequest {
     gint refs;                      /* atomic */
+    AppdepApi *api;                 /* its server's API, outlives it */
     char method[8];
     char *path;
     GHashTable *query;              /* key -> value, both owned */
@@ -391,7 +392,7 @@ typedef struct ApiRequest {
     bool overflow;                  /* the body did not fit */
     uint64_t discarded;             /* body bytes dropped */
     bool dispatched;
-    /* guarded by api.lock: */
+    /* guarded by api->lock: */
     struct MHD_Connection *conn;    /* NULL once MHD is done with it */
     bool suspended;
     bool done;                      /* status/ctype/reply are ready */
@@ -400,7 +401,13 @@ typedef struct ApiRequest {
     GString *reply;
 } ApiRequest;
 
-typedef struct AppdepApi {
+/*
+ * The API of one server (AppdepServer.api).  Reference counted: the
+ * server holds one reference until appdep_api_stop(), and every request
+ * one, since a request may be answered late (a RESULT, a timeout).
+ */
+struct AppdepApi {
+    gint refs;                      /* atomic */
     struct MHD_Daemon *daemon;      /* main loop (start/stop) */
     AppdepServer *srv;
     GMainContext *ctx;
@@ -410,9 +417,24 @@ typedef struct AppdepApi {
     GHashTable *suspended;          /* lock: ApiRequest * */
     unsigned workers;               /* lock: query threads running */
     uint64_t requests, errors;      /* lock */
-} AppdepApi;
+};
 
-static AppdepApi api;
+static AppdepApi *api_ref(AppdepApi *api)
+{
+    g_atomic_int_inc(&api->refs);
+    return api;
+}
+
+static void api_unref(AppdepApi *api)
+{
+    if (!api || !g_atomic_int_dec_and_test(&api->refs)) {
+        return;
+    }
+    g_hash_table_unref(api->suspended);
+    g_mutex_clear(&api->lock);
+    g_cond_clear(&api->idle);
+    g_free(api);
+}
 
 static ApiRequest *req_ref(ApiRequest *req)
 {
@@ -427,6 +449,7 @@ static void req_unref(gpointer p)
     if (!req || !g_atomic_int_dec_and_test(&req->refs)) {
         return;
     }
+    api_unref(req->api);
     g_free(req->path);
     if (req->query) {
         g_hash_table_unref(req->query);
@@ -447,9 +470,11 @@ static void req_unref(gpointer p)
 static void api_reply(ApiRequest *req, unsigned status, const char *ctype,
                       GString *body)
 {
-    g_mutex_lock(&api.lock);
+    AppdepApi *api = req->api;
+
+    g_mutex_lock(&api->lock);
     if (req->done) {
-        g_mutex_unlock(&api.lock);
+        g_mutex_unlock(&api->lock);
         g_string_free(body, TRUE);
         return;
     }
@@ -458,14 +483,14 @@ static void api_reply(ApiRequest *req, unsigned status, const char *ctype,
     req->ctype = ctype;
     req->reply = body;
     if (status >= 400) {
-        api.errors++;
+        api->errors++;
     }
     if (req->suspended && req->conn) {
         req->suspended = false;
-        g_hash_table_remove(api.suspended, req);
+        g_hash_table_remove(api->suspended, req);
         MHD_resume_connection(req->conn);
     }
-    g_mutex_unlock(&api.lock);
+    g_mutex_unlock(&api->lock);
 }
 
 static void api_reply_json(ApiRequest *req, unsigned status, GString *body)
@@ -497,11 +522,12 @@ api_error(ApiRequest *req, unsigned status, const char *fmt, ...)
 
 static bool api_is_done(ApiRequest *req)
 {
+    AppdepApi *api = req->api;
     bool done;
 
-    g_mutex_lock(&api.lock);
+    g_mutex_lock(&api->lock);
     done = req->done;
-    g_mutex_unlock(&api.lock);
+    g_mutex_unlock(&api->lock);
     return done;
 }
 
@@ -564,6 +590,7 @@ static GPtrArray *vm_names(AppdepServer *srv)
 static void handle_status(ApiRequest *req, AppdepServer *srv)
 {
     static const char *const allowed[] = { NULL };
+    AppdepApi *api = req->api;
     GString *b = g_string_new("{");
     g_autoptr(GPtrArray) names = vm_names(srv);
     g_autoptr(GHashTable) hosts = g_hash_table_new(g_str_hash, g_str_equal);
@@ -583,10 +610,10 @@ static void handle_status(ApiRequest *req, AppdepServer *srv)
             ret = appdep_store_record_count(srv->store, &stored_records);
         }
     }
-    g_mutex_lock(&api.lock);
-    requests = api.requests;
-    errors = api.errors;
-    g_mutex_unlock(&api.lock);
+    g_mutex_lock(&api->lock);
+    requests = api->requests;
+    errors = api->errors;
+    g_mutex_unlock(&api->lock);
 
     g_string_append_printf(b, "\"time_ns\":%" G_GUINT64_FORMAT
                            ",\"records\":%" G_GUINT64_FORMAT
@@ -770,7 +797,8 @@ static void handle_inspect(ApiRequest *req, AppdepServer *srv,
     op->req = req_ref(req);
     g_strlcpy(op->vm, vm, sizeof(op->vm));
     op->enable = enable;
-    ret = appdep_net_inspect(srv, vm, enable, inspect_done, op);
+    ret = srv->inventory->inspect(srv->inventory_opaque, vm, enable,
+                                  inspect_done, op);
     if (ret < 0) {
         req_unref(op->req);
         g_free(op);
@@ -794,6 +822,7 @@ static void handle_inspect(ApiRequest *req, AppdepServer *srv,
 typedef enum ApiFormat { FMT_JSON, FMT_TEXT, FMT_DOT } ApiFormat;
 
 typedef struct ApiQuery {
+    AppdepApi *api;
     AppdepStore *store;
     bool trajectories;
     uint64_t t0, t1;
@@ -959,17 +988,18 @@ static void query_thread(GTask *task, gpointer source, gpointer data,
                          GCancellable *cancel)
 {
     ApiQuery *q = data;
+    AppdepApi *api = q->api;
 
     if (q->trajectories) {
         query_trajectories(q);
     } else {
         query_map(q);
     }
-    g_mutex_lock(&api.lock);
-    if (--api.workers == 0) {
-        g_cond_broadcast(&api.idle);
+    g_mutex_lock(&api->lock);
+    if (--api->workers == 0) {
+        g_cond_broadcast(&api->idle);
     }
-    g_mutex_unlock(&api.lock);
+    g_mutex_unlock(&api->lock);
     g_task_return_boolean(task, TRUE);
 }
 
@@ -986,11 +1016,12 @@ static void query_done(GObject *source, GAsyncResult *res, gpointer opaque)
 
 static void query_start(ApiRequest *req, ApiQuery *q)
 {
+    AppdepApi *api = req->api;
     g_autoptr(GTask) task = g_task_new(NULL, NULL, query_done, req_ref(req));
 
-    g_mutex_lock(&api.lock);
-    api.workers++;
-    g_mutex_unlock(&api.lock);
+    g_mutex_lock(&api->lock);
+    api->workers++;
+    g_mutex_unlock(&api->lock);
     g_task_set_task_data(task, q, query_free);
     g_task_run_in_thread(task, query_thread);
 }
@@ -1025,6 +1056,7 @@ static ApiQuery *query_new(ApiRequest *req, AppdepServer *srv)
         api_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, "no store");
         return NULL;
     }
+    q->api = req->api;
     q->store = srv->store;
     if (appdep_api_parse_window(query_get(req, "from"), query_get(req, "to"),
                                 query_get(req, "last"), appdep_now_ns(), &q->t0,
@@ -1133,7 +1165,8 @@ static void handle_learn_start(ApiRequest *req, AppdepServer *srv)
     api_reply_json(req, MHD_HTTP_ACCEPTED, b);
 }
 
-static void handle_learn_get(ApiRequest *req, const char *arg)
+static void handle_learn_get(ApiRequest *req, AppdepServer *srv,
+                             const char *arg)
 {
     static const char *const allowed[] = { NULL };
     const char *why;
@@ -1148,7 +1181,7 @@ static void handle_learn_get(ApiRequest *req, const char *arg)
         return;
     }
     b = g_string_new(NULL);
-    if (appdep_learn_to_json(id, b) < 0) {
+    if (appdep_learn_to_json(srv, id, b) < 0) {
         g_string_free(b, TRUE);
         api_error(req, MHD_HTTP_NOT_FOUND, "no learning session %"
                   G_GUINT64_FORMAT, id);
@@ -1157,7 +1190,7 @@ static void handle_learn_get(ApiRequest *req, const char *arg)
     api_reply_json(req, MHD_HTTP_OK, b);
 }
 
-static void handle_learn_list(ApiRequest *req)
+static void handle_learn_list(ApiRequest *req, AppdepServer *srv)
 {
     static const char *const allowed[] = { NULL };
     GString *b;
@@ -1166,7 +1199,7 @@ static void handle_learn_list(ApiRequest *req)
         return;
     }
     b = g_string_new(NULL);
-    appdep_learn_list_json(b);
+    appdep_learn_list_json(srv, b);
     api_reply_json(req, MHD_HTTP_OK, b);
 }
 
@@ -1174,7 +1207,8 @@ static void handle_learn_list(ApiRequest *req)
 static gboolean api_dispatch(gpointer opaque)
 {
     ApiRequest *req = opaque;
-    AppdepServer *srv = api.srv;
+    AppdepApi *api = req->api;
+    AppdepServer *srv = api->srv;
     char arg[APPDEP_API_MAX_URL_LEN + 1];
     AppdepApiRoute route;
     int ret;
@@ -1182,9 +1216,9 @@ static gboolean api_dispatch(gpointer opaque)
     if (api_is_done(req)) {
         return G_SOURCE_REMOVE;         /* answered by appdep_api_stop */
     }
-    g_mutex_lock(&api.lock);
-    api.requests++;
-    g_mutex_unlock(&api.lock);
+    g_mutex_lock(&api->lock);
+    api->requests++;
+    g_mutex_unlock(&api->lock);
 
     ret = appdep_api_route(req->method, req->path, &route, arg, sizeof(arg));
     if (ret == -EPERM) {
@@ -1220,10 +1254,10 @@ static gboolean api_dispatch(gpointer opaque)
         handle_learn_start(req, srv);
         break;
     case APPDEP_API_ROUTE_LEARN_LIST:
-        handle_learn_list(req);
+        handle_learn_list(req, srv);
         break;
     case APPDEP_API_ROUTE_LEARN_GET:
-        handle_learn_get(req, arg);
+        handle_learn_get(req, srv, arg);
         break;
     }
     return G_SOURCE_REMOVE;
@@ -1253,14 +1287,15 @@ static enum MHD_Result queue_error(ApiRequest *req,
                                    struct MHD_Connection *conn,
                                    unsigned status, const char *text)
 {
+    AppdepApi *api = req->api;
     g_autoptr(GString) b = error_body(text);
 
     g_string_append_c(b, '\n');
     req->replied = true;
-    g_mutex_lock(&api.lock);
-    api.requests++;
-    api.errors++;
-    g_mutex_unlock(&api.lock);
+    g_mutex_lock(&api->lock);
+    api->requests++;
+    api->errors++;
+    g_mutex_unlock(&api->lock);
     return queue(conn, status, CTYPE_JSON, b->str, b->len);
 }
 
@@ -1296,13 +1331,14 @@ static enum MHD_Result collect_arg(void *opaque, enum MHD_ValueKind kind,
 }
 
 /* First call for a request: check what is known before the body. */
-static ApiRequest *req_new(struct MHD_Connection *conn, const char *url,
-                           const char *method)
+static ApiRequest *req_new(AppdepApi *api, struct MHD_Connection *conn,
+                           const char *url, const char *method)
 {
     ApiRequest *req = g_new0(ApiRequest, 1);
     const char *clen;
 
     req->refs = 1;
+    req->api = api_ref(api);
     req->body = g_string_new(NULL);
     req->query = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
                                        g_free);
@@ -1341,6 +1377,7 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn,
                                   const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
+    AppdepApi *api = cls;
     ApiRequest *req = *con_cls;
     g_autoptr(GString) reply = NULL;
     GSource *src;
@@ -1348,7 +1385,7 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn,
     const char *ctype;
 
     if (!req) {
-        req = req_new(conn, url, method);
+        req = req_new(api, conn, url, method);
         *con_cls = req;
         if (req->early_status) {
             return queue_error(req, conn, req->early_status,
@@ -1383,27 +1420,27 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn,
     }
     if (!req->dispatched) {
         req->dispatched = true;
-        g_mutex_lock(&api.lock);
+        g_mutex_lock(&api->lock);
         req->conn = conn;
         req->suspended = true;
-        g_hash_table_add(api.suspended, req);
+        g_hash_table_add(api->suspended, req);
         MHD_suspend_connection(conn);
-        g_mutex_unlock(&api.lock);
+        g_mutex_unlock(&api->lock);
 
         /* an idle source, never a direct call: this is not the loop */
         src = g_idle_source_new();
         g_source_set_callback(src, api_dispatch, req_ref(req), req_unref);
-        g_source_attach(src, api.ctx);
+        g_source_attach(src, api->ctx);
         g_source_unref(src);
         return MHD_YES;
     }
 
     /* resumed: the answer is ready */
-    g_mutex_lock(&api.lock);
+    g_mutex_lock(&api->lock);
     status = req->status;
     ctype = req->ctype;
     reply = g_steal_pointer(&req->reply);
-    g_mutex_unlock(&api.lock);
+    g_mutex_unlock(&api->lock);
     req->replied = true;
     if (!reply) {
         return MHD_NO;
@@ -1414,18 +1451,19 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn,
 static void api_completed(void *cls, struct MHD_Connection *conn,
                           void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+    AppdepApi *api = cls;
     ApiRequest *req = *con_cls;
 
     if (!req) {
         return;
     }
-    g_mutex_lock(&api.lock);
+    g_mutex_lock(&api->lock);
     req->conn = NULL;
     if (req->suspended) {
         req->suspended = false;
-        g_hash_table_remove(api.suspended, req);
+        g_hash_table_remove(api->suspended, req);
     }
-    g_mutex_unlock(&api.lock);
+    g_mutex_unlock(&api->lock);
     req_unref(req);
     *con_cls = NULL;
 }
@@ -1472,10 +1510,11 @@ int appdep_api_start(AppdepServer *srv, const char *addr, GError **errp)
                      MHD_ALLOW_SUSPEND_RESUME;
     socklen_t sslen;
     uint16_t port;
+    AppdepApi *api;
     bool v6;
     int err;
 
-    if (api.daemon) {
+    if (srv->api) {
         g_set_error(errp, G_IO_ERROR, G_IO_ERROR_EXISTS,
                     "the HTTP API is running already");
         return -EBUSY;
@@ -1489,15 +1528,15 @@ int appdep_api_start(AppdepServer *srv, const char *addr, GError **errp)
     if (v6) {
         flags |= MHD_USE_IPv6;
     }
-    if (!api.suspended) {
-        g_mutex_init(&api.lock);
-        g_cond_init(&api.idle);
-        api.suspended = g_hash_table_new(NULL, NULL);
-    }
-    api.srv = srv;
-    api.ctx = g_main_context_ref_thread_default();
+    api = g_new0(AppdepApi, 1);
+    api->refs = 1;
+    g_mutex_init(&api->lock);
+    g_cond_init(&api->idle);
+    api->suspended = g_hash_table_new(NULL, NULL);
+    api->srv = srv;
+    api->ctx = g_main_context_ref_thread_default();
     errno = 0;
-    api.daemon = MHD_start_daemon(flags, port, NULL, NULL, api_access, NULL,
+    api->daemon = MHD_start_daemon(flags, port, NULL, NULL, api_access, api,
                                   MHD_OPTION_SOCK_ADDR, &ss,
                                   MHD_OPTION_CONNECTION_LIMIT,
                                   (unsigned)APPDEP_API_MAX_CONNECTIONS,
@@ -1506,37 +1545,39 @@ int appdep_api_start(AppdepServer *srv, const char *addr, GError **errp)
                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                                   (size_t)APPDEP_API_CONN_MEMORY,
                                   MHD_OPTION_NOTIFY_COMPLETED, api_completed,
-                                  NULL,
+                                  api,
                                   MHD_OPTION_END);
-    if (!api.daemon) {
+    if (!api->daemon) {
         err = errno ? errno : EIO;
-        g_main_context_unref(api.ctx);
-        api.ctx = NULL;
+        g_main_context_unref(api->ctx);
+        api_unref(api);
         g_set_error(errp, G_IO_ERROR, g_io_error_from_errno(err),
                     "cannot serve HTTP on %s: %s", addr, g_strerror(err));
         return -err;
     }
-    info = MHD_get_daemon_info(api.daemon, MHD_DAEMON_INFO_BIND_PORT);
-    api.port = info ? info->port : port;
+    info = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    api->port = info ? info->port : port;
+    srv->api = api;
     return 0;
 }
 
-uint16_t appdep_api_port(void)
+uint16_t appdep_api_port(AppdepServer *srv)
 {
-    return api.port;
+    return srv->api ? srv->api->port : 0;
 }
 
-void appdep_api_stop(void)
+void appdep_api_stop(AppdepServer *srv)
 {
+    AppdepApi *api = srv->api;
     GHashTableIter it;
     gpointer key;
 
-    if (!api.daemon) {
+    if (!api) {
         return;
     }
     /* MHD must not be stopped with suspended connections: answer them */
-    g_mutex_lock(&api.lock);
-    g_hash_table_iter_init(&it, api.suspended);
+    g_mutex_lock(&api->lock);
+    g_hash_table_iter_init(&it, api->suspended);
     while (g_hash_table_iter_next(&it, &key, NULL)) {
         ApiRequest *req = key;
 
@@ -1553,15 +1594,17 @@ void appdep_api_stop(void)
         g_hash_table_iter_remove(&it);
     }
     /* query threads read the store, which main.c closes next */
-    while (api.workers) {
-        g_cond_wait(&api.idle, &api.lock);
+    while (api->workers) {
+        g_cond_wait(&api->idle, &api->lock);
     }
-    g_mutex_unlock(&api.lock);
+    g_mutex_unlock(&api->lock);
 
-    MHD_stop_daemon(api.daemon);
-    api.daemon = NULL;
-    appdep_learn_shutdown();
-    g_main_context_unref(api.ctx);
-    api.ctx = NULL;
-    api.srv = NULL;
+    MHD_stop_daemon(api->daemon);
+    api->daemon = NULL;
+    appdep_learn_shutdown(srv);
+    g_main_context_unref(api->ctx);
+    api->ctx = NULL;
+    api->srv = NULL;
+    srv->api = NULL;
+    api_unref(api);         /* requests still referenced keep it */
 }

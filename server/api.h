@@ -84,7 +84,4 @@ int appdep_api_parse_inspect(const char *body, size_t len, bool *enable,
 int appdep_api_parse_learn(const char *body, size_t len, AppdepAppSpec *app,
                            uint32_t *window_s, const char **why);
 
-/* Start/stop and the bound port (for port 0); main loop thread. */
-uint16_t appdep_api_port(void);
-
 #endif /* APPDEP_API_H */

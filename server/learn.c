@@ -216,8 +216,11 @@ typedef struct LearnInspect {
     LearnVm *vm;
 } LearnInspect;
 
-static GHashTable *sessions;        /* id -> LearnSession * */
-static uint64_t next_id = 1;
+/* The learning sessions of one server (AppdepServer.learn). */
+struct AppdepLearn {
+    GHashTable *sessions;           /* id -> LearnSession * */
+    uint64_t next_id;
+};
 
 static void learn_vm_free(gpointer p)
 {
@@ -296,7 +299,9 @@ static void learn_finish(LearnSession *s, LearnState state)
 static const AppdepVm *server_by_addr(void *opaque, uint8_t family,
                                       const uint8_t *addr)
 {
-    return appdep_vm_by_addr(opaque, family, addr);
+    AppdepServer *srv = opaque;
+
+    return srv->inventory->vm_by_addr(srv->inventory_opaque, family, addr);
 }
 
 static void learn_round(LearnSession *s, GPtrArray *names);
@@ -482,7 +487,8 @@ static void learn_round(LearnSession *s, GPtrArray *names)
         v->state = LEARN_VM_PENDING;
         s->pending++;
         learn_log(s, "round %u: enabling %s", s->round, v->name);
-        ret = appdep_net_inspect(s->srv, name, true, learn_inspect_done, li);
+        ret = s->srv->inventory->inspect(s->srv->inventory_opaque, name,
+                                         true, learn_inspect_done, li);
         if (ret < 0) {
             s->pending--;
             session_unref(s);
@@ -501,7 +507,7 @@ static void learn_round(LearnSession *s, GPtrArray *names)
 }
 
 /* Keep at most APPDEP_LEARN_MAX_SESSIONS: drop the oldest finished. */
-static void sessions_trim(void)
+static void sessions_trim(GHashTable *sessions)
 {
     while (g_hash_table_size(sessions) >= APPDEP_LEARN_MAX_SESSIONS) {
         GHashTableIter it;
@@ -527,6 +533,7 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
                        uint32_t window_s, uint64_t *id)
 {
     g_autoptr(GPtrArray) first = g_ptr_array_new();
+    GHashTable *sessions;
     GHashTableIter it;
     gpointer val;
     LearnSession *s;
@@ -539,10 +546,14 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
     if (!srv->vms || !g_hash_table_lookup(srv->vms, app->vm)) {
         return -ENOENT;
     }
-    if (!sessions) {
-        sessions = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
-                                         session_cancel);
+    if (!srv->learn) {
+        srv->learn = g_new0(AppdepLearn, 1);
+        srv->learn->sessions = g_hash_table_new_full(g_int64_hash,
+                                                     g_int64_equal, NULL,
+                                                     session_cancel);
+        srv->learn->next_id = 1;
     }
+    sessions = srv->learn->sessions;
     g_hash_table_iter_init(&it, sessions);
     while (g_hash_table_iter_next(&it, NULL, &val)) {
         running += ((LearnSession *)val)->state < LEARN_DONE;
@@ -550,11 +561,11 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
     if (running >= APPDEP_LEARN_MAX_RUNNING) {
         return -EBUSY;
     }
-    sessions_trim();
+    sessions_trim(sessions);
 
     s = g_new0(LearnSession, 1);
     s->refs = 1;
-    s->id = next_id++;
+    s->id = srv->learn->next_id++;
     s->srv = srv;
     s->app = *app;
     g_snprintf(s->spec, sizeof(s->spec), "%s%s%s", app->vm,
@@ -580,9 +591,11 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
     return 0;
 }
 
-int appdep_learn_to_json(uint64_t id, GString *out)
+int appdep_learn_to_json(AppdepServer *srv, uint64_t id, GString *out)
 {
-    LearnSession *s = sessions ? g_hash_table_lookup(sessions, &id) : NULL;
+    LearnSession *s = srv->learn ? g_hash_table_lookup(srv->learn->sessions,
+                                                       &id)
+                                 : NULL;
     char buf[48];
     guint i, n;
 
@@ -675,15 +688,15 @@ static gint id_cmp(gconstpointer a, gconstpointer b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-void appdep_learn_list_json(GString *out)
+void appdep_learn_list_json(AppdepServer *srv, GString *out)
 {
     g_autoptr(GPtrArray) all = g_ptr_array_new();
     GHashTableIter it;
     gpointer val;
     guint i;
 
-    if (sessions) {
-        g_hash_table_iter_init(&it, sessions);
+    if (srv->learn) {
+        g_hash_table_iter_init(&it, srv->learn->sessions);
         while (g_hash_table_iter_next(&it, NULL, &val)) {
             g_ptr_array_add(all, val);
         }
@@ -702,10 +715,11 @@ void appdep_learn_list_json(GString *out)
     g_string_append_c(out, ']');
 }
 
-void appdep_learn_shutdown(void)
+void appdep_learn_shutdown(AppdepServer *srv)
 {
-    if (sessions) {
-        g_hash_table_destroy(sessions);
-        sessions = NULL;
+    if (srv->learn) {
+        g_hash_table_destroy(srv->learn->sessions);
+        g_free(srv->learn);
+        srv->learn = NULL;
     }
 }

@@ -34,7 +34,7 @@ typedef struct AppdepLearnPeer {
     char vm[APPDEP_WIRE_VM_LEN + 1];        /* "": not in the inventory */
 } AppdepLearnPeer;
 
-/* The VM owning an address, or NULL (appdep_vm_by_addr() in the server). */
+/* The VM owning an address, or NULL (AppdepInventoryOps.vm_by_addr). */
 typedef const AppdepVm *AppdepVmLookupFn(void *opaque, uint8_t family,
                                          const uint8_t *addr);
 
@@ -63,15 +63,15 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
                        uint32_t window_s, uint64_t *id);
 
 /* Progress of session @id as a JSON object; -ENOENT.  Main loop. */
-int appdep_learn_to_json(uint64_t id, GString *out);
+int appdep_learn_to_json(AppdepServer *srv, uint64_t id, GString *out);
 
 /* A JSON array of every kept session's id, app and state.  Main loop. */
-void appdep_learn_list_json(GString *out);
+void appdep_learn_list_json(AppdepServer *srv, GString *out);
 
 /*
  * Forget every session; callbacks still pending from forward daemons
  * become no-ops.  Main loop, at shutdown.
  */
-void appdep_learn_shutdown(void);
+void appdep_learn_shutdown(AppdepServer *srv);
 
 #endif /* APPDEP_LEARN_H */

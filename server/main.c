@@ -173,6 +173,8 @@ int main(int argc, char **argv)
         appdep_store_close(srv.store);
         return rc;
     }
+    srv.inventory = &appdep_net_inventory;
+    srv.inventory_opaque = &srv;
     srv.pending = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
     srv.conv = appdep_converter_new(collect, &srv);
     srv.vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
@@ -196,7 +198,7 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_main_loop_run(loop);
 
-    appdep_api_stop();
+    appdep_api_stop(&srv);
     commit_messages(&srv, true);
     g_printerr("appdep-server: exiting: %" G_GUINT64_FORMAT " records, %"
                G_GUINT64_FORMAT " messages committed this run\n",

@@ -218,9 +218,10 @@ static void inventory_update(AppdepPeer *p, const AppdepFrameHello *h)
     }
 }
 
-const AppdepVm *appdep_vm_by_addr(AppdepServer *srv, uint8_t family,
-                                  const uint8_t *addr)
+static const AppdepVm *net_vm_by_addr(void *opaque, uint8_t family,
+                                      const uint8_t *addr)
 {
+    AppdepServer *srv = opaque;
     GHashTableIter it;
     gpointer k, v;
     size_t alen = family == APPDEP_FAMILY_IPV6 ? 16 : 4;
@@ -566,9 +567,10 @@ static gboolean command_timeout(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
+static int net_inspect(void *srv_opaque, const char *vm, bool enable,
                        AppdepCommandDone *done, void *opaque)
 {
+    AppdepServer *srv = srv_opaque;
     AppdepVm *v = g_hash_table_lookup(srv->vms, vm);
     AppdepFrameCommand fc;
     uint8_t buf[APPDEP_FRAME_COMMAND_LEN];
@@ -597,3 +599,8 @@ int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
     }
     return 0;
 }
+
+const AppdepInventoryOps appdep_net_inventory = {
+    .vm_by_addr = net_vm_by_addr,
+    .inspect = net_inspect,
+};

@@ -15,19 +15,6 @@
 
 #define NS APPDEP_NS_PER_S
 
-/* api.o and learn.o call into net.c; these tests never reach it. */
-int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
-                       AppdepCommandDone *done, void *opaque)
-{
-    g_assert_not_reached();
-}
-
-const AppdepVm *appdep_vm_by_addr(AppdepServer *srv, uint8_t family,
-                                  const uint8_t *addr)
-{
-    g_assert_not_reached();
-}
-
 static void test_app(void)
 {
     AppdepAppSpec a;
