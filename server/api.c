@@ -27,6 +27,7 @@
 #include "server.h"
 #include "api.h"
 #include "learn.h"
+#include "render.h"
 #include "trajectory.h"
 #include "query.h"
 
@@ -36,109 +37,29 @@
 
 /* ---- pure parsers ------------------------------------------------------ */
 
-bool appdep_api_vm_name_ok(const char *name)
-{
-    size_t i, len = strnlen(name, APPDEP_WIRE_VM_LEN + 1);
-
-    if (len == 0 || len > APPDEP_WIRE_VM_LEN) {
-        return false;
-    }
-    for (i = 0; i < len; i++) {
-        if (name[i] < 0x20 || name[i] > 0x7e || name[i] == '/') {
-            return false;
-        }
-    }
-    return true;
-}
-
 int appdep_api_parse_u64(const char *s, uint64_t min, uint64_t max,
                          uint64_t *out, const char **why)
 {
-    uint64_t v = 0;
-    const char *p;
+    g_autoptr(GError) err = NULL;
+    guint64 v;
 
     if (!s || !*s) {
         *why = "empty number";
         return -EINVAL;
     }
-    for (p = s; *p; p++) {
-        unsigned d = (unsigned char)*p - '0';
+    /* the whole range first: a number too large is not one out of range */
+    if (!g_ascii_string_to_unsigned(s, 10, 0, G_MAXUINT64, &v, &err)) {
+        bool big = g_error_matches(err, G_NUMBER_PARSER_ERROR,
+                                   G_NUMBER_PARSER_ERROR_OUT_OF_BOUNDS);
 
-        if (d > 9) {
-            *why = "not a decimal number";
-            return -EINVAL;
-        }
-        if (v > (UINT64_MAX - d) / 10) {
-            *why = "number too large";
-            return -ERANGE;
-        }
-        v = v * 10 + d;
+        *why = big ? "number too large" : "not a decimal number";
+        return big ? -ERANGE : -EINVAL;
     }
     if (v < min || v > max) {
         *why = "number out of range";
         return -ERANGE;
     }
     *out = v;
-    return 0;
-}
-
-int appdep_api_parse_app(const char *spec, AppdepAppSpec *app,
-                         const char **why)
-{
-    /* the longest valid spec: vm/comm:65535 */
-    char buf[APPDEP_WIRE_VM_LEN + 1 + APPDEP_WIRE_COMM_LEN + 7];
-    char *colon, *slash;
-    size_t len;
-
-    memset(app, 0, sizeof(*app));
-    if (!spec || !*spec) {
-        *why = "empty application, want VM[/PROGRAM][:PORT]";
-        return -EINVAL;
-    }
-    len = strnlen(spec, sizeof(buf));
-    if (len >= sizeof(buf)) {
-        *why = "application too long, want VM[/PROGRAM][:PORT]";
-        return -E2BIG;
-    }
-    memcpy(buf, spec, len + 1);
-
-    colon = strrchr(buf, ':');
-    if (colon) {
-        uint64_t port;
-        const char *w;
-
-        if (appdep_api_parse_u64(colon + 1, 1, 65535, &port, &w) < 0) {
-            *why = "bad port in application, want VM[/PROGRAM][:PORT] "
-                   "with PORT 1..65535";
-            return -EINVAL;
-        }
-        app->port = port;
-        *colon = '\0';
-    }
-    slash = strchr(buf, '/');
-    if (slash) {
-        size_t clen = strlen(slash + 1);
-        size_t i;
-
-        if (clen == 0 || clen > APPDEP_WIRE_COMM_LEN) {
-            *why = "bad program in application: 1 to 16 bytes";
-            return -EINVAL;
-        }
-        for (i = 0; i < clen; i++) {
-            if (slash[1 + i] < 0x20 || slash[1 + i] > 0x7e ||
-                slash[1 + i] == '/') {
-                *why = "bad program in application: printable ASCII only";
-                return -EINVAL;
-            }
-        }
-        memcpy(app->comm, slash + 1, clen + 1);
-        *slash = '\0';
-    }
-    if (!appdep_api_vm_name_ok(buf)) {
-        *why = "bad VM in application: 1 to 64 printable bytes, no '/'";
-        return -EINVAL;
-    }
-    g_strlcpy(app->vm, buf, sizeof(app->vm));
     return 0;
 }
 
@@ -282,7 +203,7 @@ int appdep_api_parse_learn(const char *body, size_t len, AppdepAppSpec *app,
         *why = "want {\"app\": \"VM[/PROGRAM][:PORT]\"}";
         return -EINVAL;
     }
-    if (appdep_api_parse_app(json_node_get_string(n), app, why) < 0) {
+    if (appdep_appspec_parse(json_node_get_string(n), app, why) < 0) {
         return -EINVAL;
     }
     *window_s = APPDEP_LEARN_DEFAULT_WINDOW_S;
@@ -501,10 +422,9 @@ static void api_reply_json(ApiRequest *req, unsigned status, GString *body)
 
 static GString *error_body(const char *text)
 {
-    GString *b = g_string_new("{\"error\":");
+    GString *b = g_string_new(NULL);
 
-    appdep_json_str(b, text);
-    g_string_append(b, "}");
+    appdep_render_error(b, text);
     return b;
 }
 
@@ -557,164 +477,44 @@ static const char *query_get(ApiRequest *req, const char *key)
 
 /* ---- handlers (main loop) ----------------------------------------------- */
 
-static void addr_json(GString *out, const AppdepFrameAddr *a)
-{
-    char buf[48];
-
-    appdep_json_str(out, appdep_conn_addr_str(a->family, a->addr, buf,
-                                              sizeof(buf)));
-}
-
-static gint str_cmp(gconstpointer a, gconstpointer b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* The inventory's VM names, sorted; free with g_ptr_array_unref. */
-static GPtrArray *vm_names(AppdepServer *srv)
-{
-    GPtrArray *names = g_ptr_array_new();
-    GHashTableIter it;
-    gpointer key;
-
-    if (srv->vms) {
-        g_hash_table_iter_init(&it, srv->vms);
-        while (g_hash_table_iter_next(&it, &key, NULL)) {
-            g_ptr_array_add(names, key);
-        }
-    }
-    g_ptr_array_sort(names, str_cmp);
-    return names;
-}
-
 static void handle_status(ApiRequest *req, AppdepServer *srv)
 {
     static const char *const allowed[] = { NULL };
     AppdepApi *api = req->api;
-    GString *b = g_string_new("{");
-    g_autoptr(GPtrArray) names = vm_names(srv);
-    g_autoptr(GHashTable) hosts = g_hash_table_new(g_str_hash, g_str_equal);
-    AppdepStoreStats st = { 0 };
-    uint64_t stored = 0, stored_records = 0, requests, errors;
-    unsigned enabled = 0, i;
-    int ret = 0;
+    AppdepServerStatus st = { .time_ns = appdep_now_ns() };
+    GString *b;
 
     if (!query_check(req, allowed)) {
-        g_string_free(b, TRUE);
         return;
     }
     if (srv->store) {
-        appdep_store_stats(srv->store, &st);
-        ret = appdep_store_count(srv->store, &stored);
-        if (ret >= 0) {
-            ret = appdep_store_record_count(srv->store, &stored_records);
+        appdep_store_stats(srv->store, &st.store);
+        st.store_error = appdep_store_count(srv->store, &st.stored_messages);
+        if (st.store_error >= 0) {
+            st.store_error = appdep_store_record_count(srv->store,
+                                                       &st.stored_records);
         }
     }
     g_mutex_lock(&api->lock);
-    requests = api->requests;
-    errors = api->errors;
+    st.api_requests = api->requests;
+    st.api_errors = api->errors;
     g_mutex_unlock(&api->lock);
 
-    g_string_append_printf(b, "\"time_ns\":%" G_GUINT64_FORMAT
-                           ",\"records\":%" G_GUINT64_FORMAT
-                           ",\"messages\":%" G_GUINT64_FORMAT
-                           ",\"bad_peers\":%" G_GUINT64_FORMAT
-                           ",\"pending\":%u"
-                           ",\"dropped\":%" G_GUINT64_FORMAT,
-                           appdep_now_ns(), srv->records, srv->messages,
-                           srv->bad_peers,
-                           srv->pending ? srv->pending->len : 0,
-                           srv->dropped);
-    if (srv->conv) {
-        AppdepConvStats cs;
-
-        appdep_converter_stats(srv->conv, &cs);
-        g_string_append_printf(b, ",\"converter\":{\"records\":%"
-                               G_GUINT64_FORMAT ",\"messages\":%"
-                               G_GUINT64_FORMAT ",\"connections\":%"
-                               G_GUINT64_FORMAT ",\"evicted\":%"
-                               G_GUINT64_FORMAT "}",
-                               cs.records, cs.messages, cs.connections,
-                               cs.evicted);
-    }
-    g_string_append(b, ",\"store\":");
-    if (srv->store) {
-        g_string_append_printf(b, "{\"messages\":%" G_GUINT64_FORMAT
-                               ",\"records\":%" G_GUINT64_FORMAT
-                               ",\"map_size\":%" G_GUINT64_FORMAT
-                               ",\"map_grows\":%" G_GUINT64_FORMAT
-                               ",\"committed\":%" G_GUINT64_FORMAT
-                               ",\"rejected\":%" G_GUINT64_FORMAT
-                               ",\"corrupt\":%" G_GUINT64_FORMAT
-                               ",\"expired\":%" G_GUINT64_FORMAT
-                               ",\"stale_readers\":%" G_GUINT64_FORMAT,
-                               stored, stored_records, st.map_size,
-                               st.map_grows,
-                               st.committed, st.rejected, st.corrupt,
-                               st.expired, st.stale_readers);
-        if (ret < 0) {
-            g_string_append(b, ",\"error\":");
-            appdep_json_str(b, appdep_store_strerror(ret));
-        }
-        g_string_append_c(b, '}');
-    } else {
-        g_string_append(b, "null");
-    }
-
-    /* A daemon's host is known from the VMs it reports. */
-    g_string_append(b, ",\"daemons\":{\"connected\":");
-    g_string_append_printf(b, "%u,\"hosts\":[", g_list_length(srv->peers));
-    for (i = 0; i < names->len; i++) {
-        const AppdepVm *vm = g_hash_table_lookup(srv->vms,
-                                                 names->pdata[i]);
-
-        enabled += vm->enabled;
-        if (vm->peer && !g_hash_table_contains(hosts, vm->host)) {
-            if (g_hash_table_size(hosts)) {
-                g_string_append_c(b, ',');
-            }
-            g_hash_table_add(hosts, (gpointer)vm->host);
-            appdep_json_str(b, vm->host);
-        }
-    }
-    g_string_append_printf(b, "]},\"vms\":%u,\"vms_enabled\":%u"
-                           ",\"api\":{\"requests\":%" G_GUINT64_FORMAT
-                           ",\"errors\":%" G_GUINT64_FORMAT "}}",
-                           names->len, enabled, requests, errors);
+    b = g_string_new(NULL);
+    appdep_render_status(b, srv, &st);
     api_reply_json(req, MHD_HTTP_OK, b);
 }
 
 static void handle_vms(ApiRequest *req, AppdepServer *srv)
 {
     static const char *const allowed[] = { NULL };
-    g_autoptr(GPtrArray) names = vm_names(srv);
     GString *b;
-    unsigned i, j;
 
     if (!query_check(req, allowed)) {
         return;
     }
-    b = g_string_new("[");
-    for (i = 0; i < names->len; i++) {
-        const AppdepVm *vm = g_hash_table_lookup(srv->vms, names->pdata[i]);
-
-        g_string_append(b, i ? ",{\"name\":" : "{\"name\":");
-        appdep_json_str(b, vm->name);
-        g_string_append(b, ",\"host\":");
-        appdep_json_str(b, vm->host);
-        g_string_append_printf(b, ",\"enabled\":%s,\"connected\":%s"
-                               ",\"addresses\":[",
-                               vm->enabled ? "true" : "false",
-                               vm->peer ? "true" : "false");
-        for (j = 0; j < vm->naddr && j < APPDEP_FRAME_MAX_ADDRS; j++) {
-            if (j) {
-                g_string_append_c(b, ',');
-            }
-            addr_json(b, &vm->addrs[j]);
-        }
-        g_string_append(b, "]}");
-    }
-    g_string_append_c(b, ']');
+    b = g_string_new(NULL);
+    appdep_render_vms(b, srv);
     api_reply_json(req, MHD_HTTP_OK, b);
 }
 
@@ -734,23 +534,12 @@ static void inspect_done(int status, const char *message, void *opaque)
     if (op->timer) {
         g_source_remove(op->timer);
     }
-    if (status == 0) {
-        b = g_string_new("{\"vm\":");
-        appdep_json_str(b, op->vm);
-        g_string_append_printf(b, ",\"enabled\":%s}",
-                               op->enable ? "true" : "false");
-        api_reply_json(op->req, MHD_HTTP_OK, b);
-    } else {
-        b = g_string_new("{\"error\":");
-        appdep_json_str(b, message && *message ? message
-                                               : g_strerror(-status));
-        g_string_append(b, ",\"vm\":");
-        appdep_json_str(b, op->vm);
-        g_string_append_printf(b, ",\"status\":%d}", status);
-        /* net.c's own command timeout is a timeout too */
-        api_reply_json(op->req, status == -ETIMEDOUT
-                       ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY, b);
-    }
+    b = g_string_new(NULL);
+    appdep_render_inspect(b, op->vm, op->enable, status, message);
+    /* net.c's own command timeout is a timeout too */
+    api_reply_json(op->req, status == 0 ? MHD_HTTP_OK :
+                   status == -ETIMEDOUT ? MHD_HTTP_GATEWAY_TIMEOUT
+                                        : MHD_HTTP_BAD_GATEWAY, b);
     req_unref(op->req);
     g_free(op);
 }
@@ -779,7 +568,7 @@ static void handle_inspect(ApiRequest *req, AppdepServer *srv,
     if (!query_check(req, allowed)) {
         return;
     }
-    if (!appdep_api_vm_name_ok(vm)) {
+    if (!appdep_vm_name_ok(vm)) {
         api_error(req, MHD_HTTP_BAD_REQUEST,
                   "bad VM name: 1 to 64 printable bytes, no '/'");
         return;
@@ -874,22 +663,11 @@ static void query_map(ApiQuery *q)
     q->status = MHD_HTTP_OK;
     q->out = g_string_new(NULL);
     switch (q->format) {
-    case FMT_JSON: {
-        g_autoptr(GString) map = g_string_new(NULL);
-
-        /* the map's own object ({"edges":[...]}) with the window added */
-        appdep_map_to_json(edges, map);
-        g_assert(map->str[0] == '{');
+    case FMT_JSON:
         q->ctype = CTYPE_JSON;
-        g_string_append_printf(q->out, "{\"from\":%" G_GUINT64_FORMAT
-                               ",\"to\":%" G_GUINT64_FORMAT
-                               ",\"messages\":%u,\"exchanges\":%zu"
-                               ",\"truncated\":%s,%s\n",
-                               q->t0, q->t1, msgs->len,
-                               appdep_exchanges_len(x),
-                               truncated ? "true" : "false", map->str + 1);
+        appdep_render_map_window(q->out, q->t0, q->t1, msgs->len,
+                                 appdep_exchanges_len(x), truncated, edges);
         break;
-    }
     case FMT_DOT:
         q->ctype = CTYPE_DOT;
         appdep_map_to_dot(edges, q->out);
@@ -1104,7 +882,7 @@ static void handle_trajectories(ApiRequest *req, AppdepServer *srv)
     if (!q || !parse_format(req, q, false)) {
         return;
     }
-    if (appdep_api_parse_app(app, &q->app, &why) < 0) {
+    if (appdep_appspec_parse(app, &q->app, &why) < 0) {
         api_error(req, MHD_HTTP_BAD_REQUEST, "%s", why);
         return;
     }
@@ -1160,8 +938,7 @@ static void handle_learn_start(ApiRequest *req, AppdepServer *srv)
         return;
     }
     b = g_string_new(NULL);
-    g_string_append_printf(b, "{\"id\":%" G_GUINT64_FORMAT ",\"url\":"
-                           "\"/v1/learn/%" G_GUINT64_FORMAT "\"}", id, id);
+    appdep_render_learn_started(b, id);
     api_reply_json(req, MHD_HTTP_ACCEPTED, b);
 }
 
@@ -1169,6 +946,7 @@ static void handle_learn_get(ApiRequest *req, AppdepServer *srv,
                              const char *arg)
 {
     static const char *const allowed[] = { NULL };
+    AppdepLearnStatus st;
     const char *why;
     uint64_t id;
     GString *b;
@@ -1180,26 +958,28 @@ static void handle_learn_get(ApiRequest *req, AppdepServer *srv,
         api_error(req, MHD_HTTP_BAD_REQUEST, "bad learning id: %s", why);
         return;
     }
-    b = g_string_new(NULL);
-    if (appdep_learn_to_json(srv, id, b) < 0) {
-        g_string_free(b, TRUE);
+    if (appdep_learn_status(srv, id, &st) < 0) {
         api_error(req, MHD_HTTP_NOT_FOUND, "no learning session %"
                   G_GUINT64_FORMAT, id);
         return;
     }
+    b = g_string_new(NULL);
+    appdep_render_learn(b, &st);
     api_reply_json(req, MHD_HTTP_OK, b);
 }
 
 static void handle_learn_list(ApiRequest *req, AppdepServer *srv)
 {
     static const char *const allowed[] = { NULL };
+    g_autoptr(GArray) list = NULL;
     GString *b;
 
     if (!query_check(req, allowed)) {
         return;
     }
+    list = appdep_learn_list(srv);
     b = g_string_new(NULL);
-    appdep_learn_list_json(srv, b);
+    appdep_render_learn_list(b, list);
     api_reply_json(req, MHD_HTTP_OK, b);
 }
 

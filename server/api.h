@@ -21,15 +21,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "appdep-wire.h"
+#include "appspec.h"
 #include "json-out.h"
 #include "server-limits.h"
-
-/* An application: VM[/PROGRAM][:PORT]. */
-typedef struct AppdepAppSpec {
-    char vm[APPDEP_WIRE_VM_LEN + 1];
-    char comm[APPDEP_WIRE_COMM_LEN + 1];    /* "": any program */
-    uint16_t port;                          /* 0: any port */
-} AppdepAppSpec;
 
 typedef enum AppdepApiRoute {
     APPDEP_API_ROUTE_STATUS = 1,    /* GET  /v1/status */
@@ -50,13 +44,6 @@ typedef enum AppdepApiRoute {
  */
 int appdep_api_route(const char *method, const char *path,
                      AppdepApiRoute *route, char *arg, size_t arg_size);
-
-/* "VM[/PROGRAM][:PORT]" with VM 1..64 bytes, PROGRAM 1..16, PORT 1..65535. */
-int appdep_api_parse_app(const char *spec, AppdepAppSpec *app,
-                         const char **why);
-
-/* A VM name as it may appear in a path: 1..64 printable bytes, no '/'. */
-bool appdep_api_vm_name_ok(const char *name);
 
 /* Decimal digits only (no sign, space or suffix), @min <= value <= @max. */
 int appdep_api_parse_u64(const char *s, uint64_t min, uint64_t max,

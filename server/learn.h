@@ -16,7 +16,8 @@
  * names and its peers' programs are not known in advance.
  *
  * Threads: everything runs on the server's main loop, except
- * appdep_learn_discover(), which is pure.
+ * appdep_learn_discover(), which is pure.  Rendering a session is the
+ * API's (render.h): this module returns its status.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -25,8 +26,8 @@
 #ifndef APPDEP_LEARN_H
 #define APPDEP_LEARN_H
 
+#include "appspec.h"
 #include "server.h"
-#include "api.h"
 
 /* One peer address seen by a learned VM, and the VM it belongs to. */
 typedef struct AppdepLearnPeer {
@@ -62,11 +63,61 @@ int appdep_learn_discover(const AppdepMessage *msgs, size_t n,
 int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
                        uint32_t window_s, uint64_t *id);
 
-/* Progress of session @id as a JSON object; -ENOENT.  Main loop. */
-int appdep_learn_to_json(AppdepServer *srv, uint64_t id, GString *out);
+typedef enum AppdepLearnState {
+    APPDEP_LEARN_ENABLING,
+    APPDEP_LEARN_COLLECTING,
+    APPDEP_LEARN_DONE,
+    APPDEP_LEARN_FAILED,
+} AppdepLearnState;
 
-/* A JSON array of every kept session's id, app and state.  Main loop. */
-void appdep_learn_list_json(AppdepServer *srv, GString *out);
+typedef enum AppdepLearnVmState {
+    APPDEP_LEARN_VM_PENDING,        /* inspect sent, no RESULT yet */
+    APPDEP_LEARN_VM_ENABLED,
+    APPDEP_LEARN_VM_WAS_ENABLED,    /* enabled before the session */
+    APPDEP_LEARN_VM_FAILED,
+} AppdepLearnVmState;
+
+/* One VM a session took in. */
+typedef struct AppdepLearnVm {
+    char name[APPDEP_WIRE_VM_LEN + 1];
+    unsigned round;
+    AppdepLearnVmState state;
+    char *error;                    /* why it failed, or NULL */
+} AppdepLearnVm;
+
+/* One line of a session's log. */
+typedef struct AppdepLearnLog {
+    uint64_t time_ns;
+    char *text;
+} AppdepLearnLog;
+
+/*
+ * A session as the API shows it.  Borrowed from the session: valid until
+ * the main loop runs again; do not modify.
+ */
+typedef struct AppdepLearnStatus {
+    uint64_t id;
+    const char *spec;               /* VM[/PROGRAM][:PORT] */
+    uint32_t window_s;
+    AppdepLearnState state;
+    unsigned round;
+    uint64_t started_ns, finished_ns; /* finished_ns 0: running */
+    uint64_t scanned;               /* messages read */
+    const GPtrArray *vms;           /* AppdepLearnVm *, in order */
+    const GArray *peers;            /* AppdepLearnPeer */
+    const GArray *log;              /* AppdepLearnLog */
+    uint64_t log_dropped;           /* lines past APPDEP_LEARN_MAX_LOG */
+} AppdepLearnStatus;
+
+/* Session @id into *@st; -ENOENT.  Main loop. */
+int appdep_learn_status(AppdepServer *srv, uint64_t id,
+                        AppdepLearnStatus *st);
+
+/*
+ * Every kept session, by id: a new GArray of AppdepLearnStatus (free
+ * with g_array_unref; the statuses are borrowed as above).  Main loop.
+ */
+GArray *appdep_learn_list(AppdepServer *srv);
 
 /*
  * Forget every session; callbacks still pending from forward daemons

@@ -23,22 +23,22 @@ static void test_app(void)
     g_autofree char *too_long_vm = g_strnfill(APPDEP_WIRE_VM_LEN + 1, 'v');
     g_autofree char *spec = NULL;
 
-    g_assert_cmpint(appdep_api_parse_app("web", &a, &why), ==, 0);
+    g_assert_cmpint(appdep_appspec_parse("web", &a, &why), ==, 0);
     g_assert_cmpstr(a.vm, ==, "web");
     g_assert_cmpstr(a.comm, ==, "");
     g_assert_cmpuint(a.port, ==, 0);
 
-    g_assert_cmpint(appdep_api_parse_app("web/nginx:8080", &a, &why), ==, 0);
+    g_assert_cmpint(appdep_appspec_parse("web/nginx:8080", &a, &why), ==, 0);
     g_assert_cmpstr(a.vm, ==, "web");
     g_assert_cmpstr(a.comm, ==, "nginx");
     g_assert_cmpuint(a.port, ==, 8080);
 
-    g_assert_cmpint(appdep_api_parse_app("db:5432", &a, &why), ==, 0);
+    g_assert_cmpint(appdep_appspec_parse("db:5432", &a, &why), ==, 0);
     g_assert_cmpstr(a.vm, ==, "db");
     g_assert_cmpuint(a.port, ==, 5432);
 
     spec = g_strdup_printf("%s/0123456789abcdef:65535", long_vm);
-    g_assert_cmpint(appdep_api_parse_app(spec, &a, &why), ==, 0);
+    g_assert_cmpint(appdep_appspec_parse(spec, &a, &why), ==, 0);
     g_assert_cmpstr(a.vm, ==, long_vm);
     g_assert_cmpstr(a.comm, ==, "0123456789abcdef");
     g_assert_cmpuint(a.port, ==, 65535);
@@ -50,11 +50,11 @@ static void test_app(void)
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         why = NULL;
-        g_assert_cmpint(appdep_api_parse_app(bad[i], &a, &why), <, 0);
+        g_assert_cmpint(appdep_appspec_parse(bad[i], &a, &why), <, 0);
         g_assert_nonnull(why);
     }
-    g_assert_cmpint(appdep_api_parse_app(too_long_vm, &a, &why), <, 0);
-    g_assert_cmpint(appdep_api_parse_app(NULL, &a, &why), <, 0);
+    g_assert_cmpint(appdep_appspec_parse(too_long_vm, &a, &why), <, 0);
+    g_assert_cmpint(appdep_appspec_parse(NULL, &a, &why), <, 0);
 }
 
 static void test_u64(void)
