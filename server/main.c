@@ -7,7 +7,7 @@
  * Ingests per-thread records from forward daemons (net.c), commits them
  * to LMDB before acknowledging, converts them into inter-thread messages
  * (convert.c) committed in batches every second, and answers the HTTP
- * JSON API (api.c): inventory, inspect on/off, learning, trajectories
+ * JSON API (api/): inventory, inspect on/off, learning, trajectories
  * and dependency maps.  One GLib main loop; one LMDB writer.
  *
  * Copyright (c) 2026 appdep authors

@@ -2,7 +2,7 @@
  * appdep-server: shared state of the APM server's modules.
  *
  * One GLib main loop runs everything that touches this state: ingest
- * (net.c), the HTTP API (api.c, libmicrohttpd in its own thread hands
+ * (net.c), the HTTP API (api/, libmicrohttpd in its own thread hands
  * requests to the main loop), learning (learn.c) and the periodic
  * flush/expiry timers (main.c).  Only the store's read functions may be
  * called from other threads.
@@ -62,7 +62,7 @@ typedef struct AppdepInventoryOps {
                    AppdepCommandDone *done, void *done_opaque);
 } AppdepInventoryOps;
 
-typedef struct AppdepApi AppdepApi;         /* api.c */
+typedef struct AppdepApi AppdepApi;         /* api/api-http.c */
 typedef struct AppdepLearn AppdepLearn;     /* learn.c */
 
 typedef struct AppdepServer {
@@ -94,7 +94,7 @@ int appdep_net_listen(AppdepServer *srv, const char *addr, GError **errp);
 extern const AppdepInventoryOps appdep_net_inventory;
 
 /*
- * api.c: the HTTP JSON API of @srv, which must have its inventory set.
+ * api/: the HTTP JSON API of @srv, which must have its inventory set.
  * Stop answers the requests still pending and ends learning.  Main loop.
  */
 int appdep_api_start(AppdepServer *srv, const char *addr, GError **errp);

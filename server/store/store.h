@@ -5,7 +5,7 @@
  *
  *   msg     key  send_ns (u64 BE) | uniq (u64 BE)           16 bytes
  *           val  the message, at most APPDEP_STORE_VALUE_MAX bytes
- *                (layout in store.c: little-endian, versioned; names
+ *                (layout in store-codec.c: little-endian, versioned; names
  *                and IPv4 addresses take only their length, ~80 bytes)
  *   thread  key  bucket (u64 BE, send_ns >> 30) | vm | 0 | tid (u32 BE)
  *                                                         <= 77 bytes

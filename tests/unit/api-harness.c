@@ -1,5 +1,5 @@
 /*
- * appdep-api-harness: the HTTP API (server/api.c) and learning
+ * appdep-api-harness: the HTTP API (server/api/) and learning
  * (server/learn.c) over a real store, without forward daemons, for
  * tests/tools/test_api.py.
  *

@@ -1,5 +1,5 @@
 /*
- * Unit tests: the HTTP API's pure parsers (server/api.c) and the
+ * Unit tests: the HTTP API's pure parsers (server/api/api-parse.c) and the
  * learning phase's peer discovery (server/learn.c).
  *
  * Copyright (c) 2026 appdep authors

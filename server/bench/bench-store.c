@@ -1,6 +1,6 @@
 /*
  * appdep-bench-store: insert rate and query latency of the LMDB store
- * (server/store.c).  Figures, not a test.
+ * (server/store/).  Figures, not a test.
  *
  *   appdep-bench-store [--count N] [--batch B] [--sync MODE] [--dir DIR]
  *                      [--span S] [--jitter-us J] [--threads T]
