@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <stdio.h>
+#include "log.h"
 #include "server.h"
 
 
@@ -38,11 +39,13 @@ static void commit_messages(AppdepServer *srv, bool all)
                                 (AppdepMessage *)srv->pending->data,
                                 srv->pending->len);
     if (rc < 0) {
-        g_printerr("appdep-server: cannot store %u messages: %s\n",
+        appdep_log(APPDEP_LOG_ERROR, "cannot store %u messages: %s",
                    srv->pending->len, appdep_store_strerror(rc));
         if (srv->pending->len < APPDEP_SERVER_MAX_PENDING) {
             return;         /* keep them and try again next time */
         }
+        appdep_log(APPDEP_LOG_ERROR, "%u messages dropped (more than %d "
+                   "waiting)", srv->pending->len, APPDEP_SERVER_MAX_PENDING);
         srv->dropped += srv->pending->len;
     } else {
         srv->messages += srv->pending->len - rc;
@@ -63,7 +66,7 @@ static gboolean on_maintenance(gpointer opaque)
 
     rc = appdep_store_expire(srv->store, appdep_now_ns());
     if (rc < 0) {
-        g_printerr("appdep-server: expiry: %s\n", appdep_store_strerror(rc));
+        appdep_log(APPDEP_LOG_ERROR, "expiry: %s", appdep_store_strerror(rc));
     }
     appdep_store_reader_check(srv->store, &dead);
     return G_SOURCE_CONTINUE;
@@ -96,7 +99,7 @@ static int export_records(AppdepStore *store, const char *path)
 
     rc = appdep_store_records_range(store, 0, UINT64_MAX, recs, 0);
     if (rc < 0) {
-        g_printerr("appdep-server: %s\n", appdep_store_strerror(rc));
+        appdep_log(APPDEP_LOG_ERROR, "%s", appdep_store_strerror(rc));
         return 1;
     }
     g_byte_array_set_size(out, recs->len * APPDEP_WIRE_THREAD_LEN);
@@ -106,10 +109,10 @@ static int export_records(AppdepStore *store, const char *path)
                                   out->data + i * APPDEP_WIRE_THREAD_LEN);
     }
     if (!g_file_set_contents(path, (char *)out->data, out->len, &err)) {
-        g_printerr("appdep-server: %s\n", err->message);
+        appdep_log(APPDEP_LOG_ERROR, "%s", err->message);
         return 1;
     }
-    g_printerr("appdep-server: %u records exported to %s%s\n", recs->len,
+    appdep_log(APPDEP_LOG_INFO, "%u records exported to %s%s", recs->len,
                path, rc ? " (corrupt items skipped)" : "");
     return 0;
 }
@@ -145,6 +148,7 @@ int main(int argc, char **argv)
     GMainLoop *loop;
     int rc;
 
+    appdep_log_init("appdep-server", APPDEP_LOG_INFO);
     ctx = g_option_context_new(NULL);
     g_option_context_set_summary(ctx,
         "The appdep APM server: ingests per-thread records from forward\n"
@@ -153,19 +157,19 @@ int main(int argc, char **argv)
         "(see docs/api.md; the CLI is appdepctl).");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        g_printerr("appdep-server: %s (try --help)\n", err->message);
+        appdep_log(APPDEP_LOG_ERROR, "%s (try --help)", err->message);
         return 2;
     }
     if (!db || argc != 1 || retention < 0 || map_mb < 0) {
-        g_printerr("appdep-server: --db DIR is required; --retention and "
-                   "--map-size must be positive (try --help)\n");
+        appdep_log(APPDEP_LOG_ERROR, "--db DIR is required; --retention and "
+                   "--map-size must be positive (try --help)");
         return 2;
     }
     opt.retention_s = retention;
     opt.map_size = (uint64_t)map_mb << 20;
     rc = appdep_store_open(&srv.store, db, &opt);
     if (rc) {
-        g_printerr("appdep-server: %s: %s\n", db, appdep_store_strerror(rc));
+        appdep_log(APPDEP_LOG_ERROR, "%s: %s", db, appdep_store_strerror(rc));
         return 1;
     }
     if (export_path) {
@@ -183,11 +187,11 @@ int main(int argc, char **argv)
     if (appdep_net_listen(&srv, listen ? listen : APPDEP_SERVER_LISTEN_DEFAULT,
                           &err) < 0 ||
         appdep_api_start(&srv, http ? http : APPDEP_API_LISTEN_DEFAULT, &err) < 0) {
-        g_printerr("appdep-server: %s\n", err->message);
+        appdep_log(APPDEP_LOG_ERROR, "%s", err->message);
         appdep_store_close(srv.store);
         return 1;
     }
-    g_printerr("appdep-server: daemons on %s, API on http://%s, db %s\n",
+    appdep_log(APPDEP_LOG_INFO, "daemons on %s, API on http://%s, db %s",
                listen ? listen : APPDEP_SERVER_LISTEN_DEFAULT,
                http ? http : APPDEP_API_LISTEN_DEFAULT, db);
 
@@ -200,8 +204,8 @@ int main(int argc, char **argv)
 
     appdep_api_stop(&srv);
     commit_messages(&srv, true);
-    g_printerr("appdep-server: exiting: %" G_GUINT64_FORMAT " records, %"
-               G_GUINT64_FORMAT " messages committed this run\n",
+    appdep_log(APPDEP_LOG_INFO, "exiting: %" G_GUINT64_FORMAT " records, %"
+               G_GUINT64_FORMAT " messages committed this run",
                srv.records, srv.messages);
     appdep_converter_free(srv.conv);
     appdep_store_close(srv.store);

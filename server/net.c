@@ -21,6 +21,7 @@
  */
 
 #include <errno.h>
+#include "log.h"
 #include "server.h"
 
 
@@ -62,16 +63,21 @@ typedef struct Command {
 
 static void peer_log(AppdepPeer *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/*
+ * Log a warning about peer @p.  Its host name comes from its HELLO,
+ * untrusted: it is escaped.
+ */
 static void peer_log(AppdepPeer *p, const char *fmt, ...)
 {
     g_autofree char *msg = NULL;
+    g_autofree char *host = appdep_log_escape(p->host);
     va_list ap;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    g_printerr("appdep-server: daemon %s%s%s: %s\n", p->name,
-               p->host[0] ? " host " : "", p->host, msg);
+    appdep_log(APPDEP_LOG_WARN, "daemon %s%s%s: %s", p->name,
+               p->host[0] ? " host " : "", host, msg);
 }
 
 static void command_finish(AppdepServer *srv, Command *c, int status,
