@@ -395,9 +395,16 @@ static int window_args(GOptionContext *ctx, GString *q, const char *from,
     return CTL_EXIT_OK;
 }
 
-/* ---- commands ----------------------------------------------------------- */
-
-static int cmd_status(int argc, char **argv)
+/*
+ * The prologue of a command @name that takes no argument and GETs
+ * @path: parse its options (--json), call the server, and print the raw
+ * JSON when asked or when the answer is not of @type.  Returns
+ * CTL_EXIT_OK with *@root set when the command should print the answer
+ * as text, or the command's exit status with *@root NULL.
+ */
+static int ctl_get_json(int argc, char **argv, const char *name,
+                        const char *summary, const char *path,
+                        JsonNodeType type, JsonNode **root)
 {
     gboolean json = FALSE;
     GOptionEntry entries[] = {
@@ -405,27 +412,44 @@ static int cmd_status(int argc, char **argv)
           NULL },
         { NULL }
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("- server counters");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(summary);
+    g_autoptr(JsonNode) answer = NULL;
+    int ret;
+
+    *root = NULL;
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if ((ret = parse_options(ctx, &argc, &argv)) != CTL_EXIT_OK) {
+        return ret;
+    }
+    if (argc != 1) {
+        return usage_error(ctx, "%s takes no argument", name);
+    }
+    ret = call_json("GET", path, NULL, &answer);
+    if (ret != CTL_EXIT_OK) {
+        return ret;
+    }
+    if (json || JSON_NODE_TYPE(answer) != type) {
+        print_json(answer);
+        return CTL_EXIT_OK;
+    }
+    *root = g_steal_pointer(&answer);
+    return CTL_EXIT_OK;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int cmd_status(int argc, char **argv)
+{
     g_autoptr(JsonNode) root = NULL;
     JsonObject *o, *st;
     JsonArray *hosts;
     int ret;
     guint i;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if ((ret = parse_options(ctx, &argc, &argv)) != CTL_EXIT_OK) {
+    ret = ctl_get_json(argc, argv, "status", "- server counters",
+                       "/v1/status", JSON_NODE_OBJECT, &root);
+    if (!root) {
         return ret;
-    }
-    if (argc != 1) {
-        return usage_error(ctx, "status takes no argument");
-    }
-    ret = call_json("GET", "/v1/status", NULL, &root);
-    if (ret != CTL_EXIT_OK) {
-        return ret;
-    }
-    if (json || !JSON_NODE_HOLDS_OBJECT(root)) {
-        print_json(root);
-        return CTL_EXIT_OK;
     }
     o = json_node_get_object(root);
     printf("records      %" G_GINT64_FORMAT "\n", member_int(o, "records"));
@@ -461,33 +485,16 @@ static int cmd_status(int argc, char **argv)
 
 static int cmd_vms(int argc, char **argv)
 {
-    gboolean json = FALSE;
-    GOptionEntry entries[] = {
-        { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print the raw JSON",
-          NULL },
-        { NULL }
-    };
-    g_autoptr(GOptionContext) ctx = g_option_context_new(
-        "- the VMs the forward daemons report");
     g_autoptr(JsonNode) root = NULL;
     JsonArray *vms;
     int ret;
     guint i, j;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if ((ret = parse_options(ctx, &argc, &argv)) != CTL_EXIT_OK) {
+    ret = ctl_get_json(argc, argv, "vms",
+                       "- the VMs the forward daemons report", "/v1/vms",
+                       JSON_NODE_ARRAY, &root);
+    if (!root) {
         return ret;
-    }
-    if (argc != 1) {
-        return usage_error(ctx, "vms takes no argument");
-    }
-    ret = call_json("GET", "/v1/vms", NULL, &root);
-    if (ret != CTL_EXIT_OK) {
-        return ret;
-    }
-    if (json || !JSON_NODE_HOLDS_ARRAY(root)) {
-        print_json(root);
-        return CTL_EXIT_OK;
     }
     vms = json_node_get_array(root);
     printf("%-24s %-16s %-8s %s\n", "VM", "HOST", "INSPECT", "ADDRESSES");
