@@ -32,7 +32,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include "query.h"
-#include "api.h"
+#include "server-limits.h"
 #include "store.h"
 #include "trajectory.h"
 
