@@ -9,9 +9,6 @@
 #include "convert.h"
 #include "stream.h"
 
-#define APPDEP_CONV_COMPACT     256     /* consumed events kept at most */
-/* distinct threads of a connection's held events, before a compaction */
-#define APPDEP_CONV_MAX_THREADS (2 * APPDEP_CONV_MAX_EVENTS)
 #define APPDEP_CONV_THREAD_SCAN 4       /* newest threads compared per record */
 #define APPDEP_CONV_PREFETCH    4       /* connections fetched ahead by flush */
 

@@ -29,11 +29,8 @@
 
 #include <glib.h>
 #include "appdep-wire.h"
+#include "server-limits.h"
 
-#define APPDEP_CONV_LATENESS_NS    (2ULL * 1000000000ULL)
-#define APPDEP_CONV_IDLE_NS        (30ULL * 1000000000ULL)
-#define APPDEP_CONV_MAX_CONNS      65536
-#define APPDEP_CONV_MAX_EVENTS     4096    /* per connection */
 /* Linux's default ip_local_port_range: the ports connect() picks */
 #define APPDEP_CONV_EPHEMERAL_MIN  32768
 #define APPDEP_CONV_EPHEMERAL_MAX  60999

@@ -15,22 +15,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <string.h>
+#include "hash.h"
 #include "learn.h"
-
-#define LEARN_SCAN_CHUNK        20000   /* messages per store read */
 
 /* ---- peer discovery (pure) --------------------------------------------- */
 
 static guint addr_hash(gconstpointer p)
 {
-    const uint8_t *b = p;
-    guint h = 2166136261u;
-    size_t i;
-
-    for (i = 0; i < sizeof(AppdepFrameAddr); i++) {
-        h = (h ^ b[i]) * 16777619u;
-    }
-    return h;
+    return appdep_hash_bytes(p, sizeof(AppdepFrameAddr));
 }
 
 static gboolean addr_equal(gconstpointer a, gconstpointer b)
@@ -154,49 +146,9 @@ int appdep_learn_discover(const AppdepMessage *msgs, size_t n,
 
 /* Conversion delay: the converter's lateness window plus one flush. */
 #define LEARN_CONVERT_DELAY_S \
-    ((unsigned)(APPDEP_CONV_LATENESS_NS / 1000000000ULL) + 1)
+    ((unsigned)(APPDEP_CONV_LATENESS_NS / APPDEP_NS_PER_S) + 1)
 
 /* ---- sessions (main loop) ---------------------------------------------- */
-
-typedef enum LearnState {
-    LEARN_ENABLING,
-    LEARN_COLLECTING,
-    LEARN_DONE,
-    LEARN_FAILED,
-} LearnState;
-
-static const char *const state_names[] = {
-    [LEARN_ENABLING] = "enabling",
-    [LEARN_COLLECTING] = "collecting",
-    [LEARN_DONE] = "done",
-    [LEARN_FAILED] = "failed",
-};
-
-typedef enum LearnVmState {
-    LEARN_VM_PENDING,               /* inspect sent, no RESULT yet */
-    LEARN_VM_ENABLED,
-    LEARN_VM_WAS_ENABLED,           /* enabled before the session */
-    LEARN_VM_FAILED,
-} LearnVmState;
-
-static const char *const vm_state_names[] = {
-    [LEARN_VM_PENDING] = "enabling",
-    [LEARN_VM_ENABLED] = "enabled",
-    [LEARN_VM_WAS_ENABLED] = "already-enabled",
-    [LEARN_VM_FAILED] = "failed",
-};
-
-typedef struct LearnVm {
-    char name[APPDEP_WIRE_VM_LEN + 1];
-    unsigned round;
-    LearnVmState state;
-    char *error;
-} LearnVm;
-
-typedef struct LearnLog {
-    uint64_t time_ns;
-    char *text;
-} LearnLog;
 
 typedef struct LearnSession {
     unsigned refs;
@@ -204,37 +156,35 @@ typedef struct LearnSession {
     uint64_t id;
     AppdepServer *srv;
     AppdepAppSpec app;
-    char spec[APPDEP_WIRE_VM_LEN + APPDEP_WIRE_COMM_LEN + 8];
+    char spec[APPDEP_APPSPEC_MAX_LEN];
     uint32_t window_s;
-    LearnState state;
+    AppdepLearnState state;
     unsigned round;
     uint64_t started_ns, finished_ns;
-    GHashTable *learned;            /* VM name -> LearnVm * (in vms) */
-    GPtrArray *vms;                 /* LearnVm *, owned, in order */
+    GHashTable *learned;            /* VM name -> AppdepLearnVm * (in vms) */
+    GPtrArray *vms;                 /* AppdepLearnVm *, owned, in order */
     GArray *peers;                  /* AppdepLearnPeer */
     unsigned pending;               /* inspect commands in flight */
     guint timer;                    /* enable timeout or collect timer */
     uint64_t scanned;
-    GArray *log;                    /* LearnLog */
+    GArray *log;                    /* AppdepLearnLog */
     uint64_t log_dropped;
 } LearnSession;
 
 typedef struct LearnInspect {
     LearnSession *s;
-    LearnVm *vm;
+    AppdepLearnVm *vm;
 } LearnInspect;
 
-static GHashTable *sessions;        /* id -> LearnSession * */
-static uint64_t next_id = 1;
-
-static uint64_t now_ns(void)
-{
-    return (uint64_t)g_get_real_time() * 1000;
-}
+/* The learning sessions of one server (AppdepServer.learn). */
+struct AppdepLearn {
+    GHashTable *sessions;           /* id -> LearnSession * */
+    uint64_t next_id;
+};
 
 static void learn_vm_free(gpointer p)
 {
-    LearnVm *v = p;
+    AppdepLearnVm *v = p;
 
     g_free(v->error);
     g_free(v);
@@ -242,7 +192,7 @@ static void learn_vm_free(gpointer p)
 
 static void learn_log_clear(gpointer p)
 {
-    g_free(((LearnLog *)p)->text);
+    g_free(((AppdepLearnLog *)p)->text);
 }
 
 static LearnSession *session_ref(LearnSession *s)
@@ -282,7 +232,7 @@ static void session_cancel(gpointer p)
 static void G_GNUC_PRINTF(2, 3)
 learn_log(LearnSession *s, const char *fmt, ...)
 {
-    LearnLog l;
+    AppdepLearnLog l;
     va_list ap;
 
     if (s->log->len >= APPDEP_LEARN_MAX_LOG) {
@@ -292,14 +242,14 @@ learn_log(LearnSession *s, const char *fmt, ...)
     va_start(ap, fmt);
     l.text = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    l.time_ns = now_ns();
+    l.time_ns = appdep_now_ns();
     g_array_append_val(s->log, l);
 }
 
-static void learn_finish(LearnSession *s, LearnState state)
+static void learn_finish(LearnSession *s, AppdepLearnState state)
 {
     s->state = state;
-    s->finished_ns = now_ns();
+    s->finished_ns = appdep_now_ns();
     if (s->timer) {
         g_source_remove(s->timer);
         s->timer = 0;
@@ -309,7 +259,9 @@ static void learn_finish(LearnSession *s, LearnState state)
 static const AppdepVm *server_by_addr(void *opaque, uint8_t family,
                                       const uint8_t *addr)
 {
-    return appdep_vm_by_addr(opaque, family, addr);
+    AppdepServer *srv = opaque;
+
+    return srv->inventory->vm_by_addr(srv->inventory_opaque, family, addr);
 }
 
 static void learn_round(LearnSession *s, GPtrArray *names);
@@ -321,8 +273,8 @@ static gboolean learn_collected(gpointer opaque)
     g_autoptr(GPtrArray) new_vms = g_ptr_array_new_with_free_func(g_free);
     g_autoptr(GArray) msgs = g_array_new(FALSE, FALSE,
                                          sizeof(AppdepMessage));
-    uint64_t t = s->started_ns > APPDEP_LEARN_LOOKBACK_S * APPDEP_API_NS
-                 ? s->started_ns - APPDEP_LEARN_LOOKBACK_S * APPDEP_API_NS
+    uint64_t t = s->started_ns > APPDEP_LEARN_LOOKBACK_S * APPDEP_NS_PER_S
+                 ? s->started_ns - APPDEP_LEARN_LOOKBACK_S * APPDEP_NS_PER_S
                  : 0;
     uint64_t scanned = 0;
     guint peers_before = s->peers->len, unmapped = 0, k;
@@ -336,18 +288,18 @@ static gboolean learn_collected(gpointer opaque)
 
         g_array_set_size(msgs, 0);
         ret = appdep_store_range(s->srv->store, t, UINT64_MAX, msgs,
-                                 LEARN_SCAN_CHUNK);
+                                 APPDEP_LEARN_SCAN_CHUNK);
         if (ret < 0) {
             learn_log(s, "round %u: cannot read the store: %s", s->round,
                       appdep_store_strerror(ret));
-            learn_finish(s, LEARN_FAILED);
+            learn_finish(s, APPDEP_LEARN_FAILED);
             return G_SOURCE_REMOVE;
         }
         scanned += msgs->len;
         appdep_learn_discover((AppdepMessage *)msgs->data, msgs->len,
                               s->learned, server_by_addr, s->srv, s->peers,
                               new_vms);
-        if (msgs->len < LEARN_SCAN_CHUNK) {
+        if (msgs->len < APPDEP_LEARN_SCAN_CHUNK) {
             break;
         }
         last = g_array_index(msgs, AppdepMessage, msgs->len - 1).send_ns;
@@ -372,11 +324,11 @@ static gboolean learn_collected(gpointer opaque)
     if (!new_vms->len) {
         learn_log(s, "done: %u VMs learned in %u rounds",
                   g_hash_table_size(s->learned), s->round);
-        learn_finish(s, LEARN_DONE);
+        learn_finish(s, APPDEP_LEARN_DONE);
     } else if (s->round >= APPDEP_LEARN_MAX_ROUNDS) {
         learn_log(s, "done: round cap (%d) reached, not enabled: %s",
                   APPDEP_LEARN_MAX_ROUNDS, names->str);
-        learn_finish(s, LEARN_DONE);
+        learn_finish(s, APPDEP_LEARN_DONE);
     } else {
         learn_round(s, new_vms);
     }
@@ -386,15 +338,15 @@ static gboolean learn_collected(gpointer opaque)
 /* Every VM of the round answered (or timed out): collect. */
 static void learn_enabled(LearnSession *s)
 {
-    LearnVm *root = s->vms->pdata[0];
+    AppdepLearnVm *root = s->vms->pdata[0];
 
-    if (s->round == 1 && root->state == LEARN_VM_FAILED) {
+    if (s->round == 1 && root->state == APPDEP_LEARN_VM_FAILED) {
         learn_log(s, "failed: cannot enable %s: %s", root->name,
                   root->error ? root->error : "unknown error");
-        learn_finish(s, LEARN_FAILED);
+        learn_finish(s, APPDEP_LEARN_FAILED);
         return;
     }
-    s->state = LEARN_COLLECTING;
+    s->state = APPDEP_LEARN_COLLECTING;
     learn_log(s, "round %u: collecting for %u s", s->round, s->window_s);
     /*
      * The converter emits a message once the lateness window has passed
@@ -405,14 +357,14 @@ static void learn_enabled(LearnSession *s)
                                      learn_collected, s);
 }
 
-static void learn_vm_result(LearnSession *s, LearnVm *v, int status,
+static void learn_vm_result(LearnSession *s, AppdepLearnVm *v, int status,
                             const char *message)
 {
     if (status == 0) {
-        v->state = LEARN_VM_ENABLED;
+        v->state = APPDEP_LEARN_VM_ENABLED;
         learn_log(s, "round %u: %s enabled", s->round, v->name);
     } else {
-        v->state = LEARN_VM_FAILED;
+        v->state = APPDEP_LEARN_VM_FAILED;
         v->error = g_strdup(message && *message ? message
                                                 : g_strerror(-status));
         learn_log(s, "round %u: %s not enabled: %s", s->round, v->name,
@@ -426,7 +378,7 @@ static void learn_inspect_done(int status, const char *message,
     LearnInspect *li = opaque;
     LearnSession *s = li->s;
 
-    if (!s->cancelled && li->vm->state == LEARN_VM_PENDING) {
+    if (!s->cancelled && li->vm->state == APPDEP_LEARN_VM_PENDING) {
         learn_vm_result(s, li->vm, status, message);
         if (--s->pending == 0) {
             if (s->timer) {
@@ -447,9 +399,9 @@ static gboolean learn_enable_timeout(gpointer opaque)
 
     s->timer = 0;
     for (i = 0; i < s->vms->len; i++) {
-        LearnVm *v = s->vms->pdata[i];
+        AppdepLearnVm *v = s->vms->pdata[i];
 
-        if (v->state == LEARN_VM_PENDING) {
+        if (v->state == APPDEP_LEARN_VM_PENDING) {
             learn_vm_result(s, v, -ETIMEDOUT, "no result from its forward "
                             "daemon in time");
         }
@@ -465,13 +417,13 @@ static void learn_round(LearnSession *s, GPtrArray *names)
     guint i;
 
     s->round++;
-    s->state = LEARN_ENABLING;
+    s->state = APPDEP_LEARN_ENABLING;
     /* held while sending, so a RESULT delivered at once cannot end it */
     s->pending++;
     for (i = 0; i < names->len; i++) {
         const char *name = names->pdata[i];
         const AppdepVm *vm = g_hash_table_lookup(s->srv->vms, name);
-        LearnVm *v = g_new0(LearnVm, 1);
+        AppdepLearnVm *v = g_new0(AppdepLearnVm, 1);
         LearnInspect *li;
         int ret;
 
@@ -484,7 +436,7 @@ static void learn_round(LearnSession *s, GPtrArray *names)
             continue;
         }
         if (vm->enabled) {
-            v->state = LEARN_VM_WAS_ENABLED;
+            v->state = APPDEP_LEARN_VM_WAS_ENABLED;
             learn_log(s, "round %u: %s was enabled already", s->round,
                       v->name);
             continue;
@@ -492,10 +444,11 @@ static void learn_round(LearnSession *s, GPtrArray *names)
         li = g_new0(LearnInspect, 1);
         li->s = session_ref(s);
         li->vm = v;
-        v->state = LEARN_VM_PENDING;
+        v->state = APPDEP_LEARN_VM_PENDING;
         s->pending++;
         learn_log(s, "round %u: enabling %s", s->round, v->name);
-        ret = appdep_net_inspect(s->srv, name, true, learn_inspect_done, li);
+        ret = s->srv->inventory->inspect(s->srv->inventory_opaque, name,
+                                         true, learn_inspect_done, li);
         if (ret < 0) {
             s->pending--;
             session_unref(s);
@@ -514,7 +467,7 @@ static void learn_round(LearnSession *s, GPtrArray *names)
 }
 
 /* Keep at most APPDEP_LEARN_MAX_SESSIONS: drop the oldest finished. */
-static void sessions_trim(void)
+static void sessions_trim(GHashTable *sessions)
 {
     while (g_hash_table_size(sessions) >= APPDEP_LEARN_MAX_SESSIONS) {
         GHashTableIter it;
@@ -525,7 +478,7 @@ static void sessions_trim(void)
         while (g_hash_table_iter_next(&it, NULL, &val)) {
             LearnSession *s = val;
 
-            if (s->state >= LEARN_DONE && (!oldest || s->id < oldest->id)) {
+            if (s->state >= APPDEP_LEARN_DONE && (!oldest || s->id < oldest->id)) {
                 oldest = s;
             }
         }
@@ -540,6 +493,7 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
                        uint32_t window_s, uint64_t *id)
 {
     g_autoptr(GPtrArray) first = g_ptr_array_new();
+    GHashTable *sessions;
     GHashTableIter it;
     gpointer val;
     LearnSession *s;
@@ -552,37 +506,35 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
     if (!srv->vms || !g_hash_table_lookup(srv->vms, app->vm)) {
         return -ENOENT;
     }
-    if (!sessions) {
-        sessions = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
-                                         session_cancel);
+    if (!srv->learn) {
+        srv->learn = g_new0(AppdepLearn, 1);
+        srv->learn->sessions = g_hash_table_new_full(g_int64_hash,
+                                                     g_int64_equal, NULL,
+                                                     session_cancel);
+        srv->learn->next_id = 1;
     }
+    sessions = srv->learn->sessions;
     g_hash_table_iter_init(&it, sessions);
     while (g_hash_table_iter_next(&it, NULL, &val)) {
-        running += ((LearnSession *)val)->state < LEARN_DONE;
+        running += ((LearnSession *)val)->state < APPDEP_LEARN_DONE;
     }
     if (running >= APPDEP_LEARN_MAX_RUNNING) {
         return -EBUSY;
     }
-    sessions_trim();
+    sessions_trim(sessions);
 
     s = g_new0(LearnSession, 1);
     s->refs = 1;
-    s->id = next_id++;
+    s->id = srv->learn->next_id++;
     s->srv = srv;
     s->app = *app;
-    g_snprintf(s->spec, sizeof(s->spec), "%s%s%s", app->vm,
-               app->comm[0] ? "/" : "", app->comm);
-    if (app->port) {
-        size_t len = strlen(s->spec);
-
-        g_snprintf(s->spec + len, sizeof(s->spec) - len, ":%u", app->port);
-    }
+    appdep_appspec_format(app, s->spec);
     s->window_s = window_s;
-    s->started_ns = now_ns();
+    s->started_ns = appdep_now_ns();
     s->learned = g_hash_table_new(g_str_hash, g_str_equal);
     s->vms = g_ptr_array_new_with_free_func(learn_vm_free);
     s->peers = g_array_new(FALSE, TRUE, sizeof(AppdepLearnPeer));
-    s->log = g_array_new(FALSE, TRUE, sizeof(LearnLog));
+    s->log = g_array_new(FALSE, TRUE, sizeof(AppdepLearnLog));
     g_array_set_clear_func(s->log, learn_log_clear);
     g_hash_table_insert(sessions, &s->id, s);
     *id = s->id;
@@ -593,90 +545,29 @@ int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
     return 0;
 }
 
-int appdep_learn_to_json(uint64_t id, GString *out)
+/* @s as its status: borrowed, valid while the main loop does not run. */
+static void session_status(const LearnSession *s, AppdepLearnStatus *st)
 {
-    LearnSession *s = sessions ? g_hash_table_lookup(sessions, &id) : NULL;
-    char buf[48];
-    guint i, n;
+    *st = (AppdepLearnStatus) {
+        .id = s->id, .spec = s->spec, .window_s = s->window_s,
+        .state = s->state, .round = s->round,
+        .started_ns = s->started_ns, .finished_ns = s->finished_ns,
+        .scanned = s->scanned, .vms = s->vms, .peers = s->peers,
+        .log = s->log, .log_dropped = s->log_dropped,
+    };
+}
+
+int appdep_learn_status(AppdepServer *srv, uint64_t id,
+                        AppdepLearnStatus *st)
+{
+    LearnSession *s = srv->learn ? g_hash_table_lookup(srv->learn->sessions,
+                                                       &id)
+                                 : NULL;
 
     if (!s) {
         return -ENOENT;
     }
-    g_string_append_printf(out, "{\"id\":%" G_GUINT64_FORMAT ",\"app\":",
-                           s->id);
-    appdep_json_str(out, s->spec);
-    g_string_append_printf(out, ",\"window_s\":%u,\"state\":\"%s\""
-                           ",\"round\":%u,\"max_rounds\":%d"
-                           ",\"started_ns\":%" G_GUINT64_FORMAT
-                           ",\"finished_ns\":%" G_GUINT64_FORMAT
-                           ",\"scanned\":%" G_GUINT64_FORMAT ",\"vms\":[",
-                           s->window_s, state_names[s->state], s->round,
-                           APPDEP_LEARN_MAX_ROUNDS, s->started_ns,
-                           s->finished_ns, s->scanned);
-    for (i = 0; i < s->vms->len; i++) {
-        LearnVm *v = s->vms->pdata[i];
-
-        g_string_append(out, i ? ",{\"name\":" : "{\"name\":");
-        appdep_json_str(out, v->name);
-        g_string_append_printf(out, ",\"round\":%u,\"state\":\"%s\"",
-                               v->round, vm_state_names[v->state]);
-        if (v->error) {
-            g_string_append(out, ",\"error\":");
-            appdep_json_str(out, v->error);
-        }
-        g_string_append_c(out, '}');
-    }
-    g_string_append(out, "],\"enabled\":[");
-    for (i = n = 0; i < s->vms->len; i++) {
-        LearnVm *v = s->vms->pdata[i];
-
-        if (v->state == LEARN_VM_ENABLED || v->state == LEARN_VM_WAS_ENABLED) {
-            if (n++) {
-                g_string_append_c(out, ',');
-            }
-            appdep_json_str(out, v->name);
-        }
-    }
-    g_string_append(out, "],\"peers\":[");
-    for (i = 0; i < s->peers->len; i++) {
-        AppdepLearnPeer *p = &g_array_index(s->peers, AppdepLearnPeer, i);
-
-        g_string_append(out, i ? ",{\"addr\":" : "{\"addr\":");
-        appdep_json_str(out, appdep_conn_addr_str(p->addr.family,
-                                                  p->addr.addr, buf,
-                                                  sizeof(buf)));
-        g_string_append(out, ",\"vm\":");
-        if (p->vm[0]) {
-            appdep_json_str(out, p->vm);
-        } else {
-            g_string_append(out, "null");
-        }
-        g_string_append_c(out, '}');
-    }
-    g_string_append(out, "],\"unmapped\":[");
-    for (i = n = 0; i < s->peers->len; i++) {
-        AppdepLearnPeer *p = &g_array_index(s->peers, AppdepLearnPeer, i);
-
-        if (!p->vm[0]) {
-            if (n++) {
-                g_string_append_c(out, ',');
-            }
-            appdep_json_str(out, appdep_conn_addr_str(p->addr.family,
-                                                      p->addr.addr, buf,
-                                                      sizeof(buf)));
-        }
-    }
-    g_string_append(out, "],\"log\":[");
-    for (i = 0; i < s->log->len; i++) {
-        LearnLog *l = &g_array_index(s->log, LearnLog, i);
-
-        g_string_append_printf(out, "%s{\"time_ns\":%" G_GUINT64_FORMAT
-                               ",\"text\":", i ? "," : "", l->time_ns);
-        appdep_json_str(out, l->text);
-        g_string_append_c(out, '}');
-    }
-    g_string_append_printf(out, "],\"log_dropped\":%" G_GUINT64_FORMAT "}",
-                           s->log_dropped);
+    session_status(s, st);
     return 0;
 }
 
@@ -688,37 +579,34 @@ static gint id_cmp(gconstpointer a, gconstpointer b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-void appdep_learn_list_json(GString *out)
+GArray *appdep_learn_list(AppdepServer *srv)
 {
     g_autoptr(GPtrArray) all = g_ptr_array_new();
+    GArray *out = g_array_new(FALSE, FALSE, sizeof(AppdepLearnStatus));
     GHashTableIter it;
     gpointer val;
     guint i;
 
-    if (sessions) {
-        g_hash_table_iter_init(&it, sessions);
+    if (srv->learn) {
+        g_hash_table_iter_init(&it, srv->learn->sessions);
         while (g_hash_table_iter_next(&it, NULL, &val)) {
             g_ptr_array_add(all, val);
         }
     }
     g_ptr_array_sort(all, id_cmp);
-    g_string_append_c(out, '[');
+    g_array_set_size(out, all->len);
     for (i = 0; i < all->len; i++) {
-        LearnSession *s = all->pdata[i];
-
-        g_string_append_printf(out, "%s{\"id\":%" G_GUINT64_FORMAT
-                               ",\"app\":", i ? "," : "", s->id);
-        appdep_json_str(out, s->spec);
-        g_string_append_printf(out, ",\"state\":\"%s\",\"round\":%u}",
-                               state_names[s->state], s->round);
+        session_status(all->pdata[i], &g_array_index(out, AppdepLearnStatus,
+                                                     i));
     }
-    g_string_append_c(out, ']');
+    return out;
 }
 
-void appdep_learn_shutdown(void)
+void appdep_learn_shutdown(AppdepServer *srv)
 {
-    if (sessions) {
-        g_hash_table_destroy(sessions);
-        sessions = NULL;
+    if (srv->learn) {
+        g_hash_table_destroy(srv->learn->sessions);
+        g_free(srv->learn);
+        srv->learn = NULL;
     }
 }

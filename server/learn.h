@@ -16,7 +16,8 @@
  * names and its peers' programs are not known in advance.
  *
  * Threads: everything runs on the server's main loop, except
- * appdep_learn_discover(), which is pure.
+ * appdep_learn_discover(), which is pure.  Rendering a session is the
+ * API's (render.h): this module returns its status.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -25,19 +26,8 @@
 #ifndef APPDEP_LEARN_H
 #define APPDEP_LEARN_H
 
+#include "appspec.h"
 #include "server.h"
-#include "api.h"
-
-#define APPDEP_LEARN_MAX_ROUNDS         8
-#define APPDEP_LEARN_DEFAULT_WINDOW_S   30
-#define APPDEP_LEARN_MIN_WINDOW_S       1
-#define APPDEP_LEARN_MAX_WINDOW_S       3600
-#define APPDEP_LEARN_LOOKBACK_S         300     /* history read before start */
-#define APPDEP_LEARN_MAX_SCAN           200000  /* messages read per round */
-#define APPDEP_LEARN_MAX_PEERS          1024    /* peer addresses per session */
-#define APPDEP_LEARN_MAX_LOG            256     /* log lines kept */
-#define APPDEP_LEARN_MAX_SESSIONS       32      /* kept, oldest finished go */
-#define APPDEP_LEARN_MAX_RUNNING        4
 
 /* One peer address seen by a learned VM, and the VM it belongs to. */
 typedef struct AppdepLearnPeer {
@@ -45,7 +35,7 @@ typedef struct AppdepLearnPeer {
     char vm[APPDEP_WIRE_VM_LEN + 1];        /* "": not in the inventory */
 } AppdepLearnPeer;
 
-/* The VM owning an address, or NULL (appdep_vm_by_addr() in the server). */
+/* The VM owning an address, or NULL (AppdepInventoryOps.vm_by_addr). */
 typedef const AppdepVm *AppdepVmLookupFn(void *opaque, uint8_t family,
                                          const uint8_t *addr);
 
@@ -73,16 +63,66 @@ int appdep_learn_discover(const AppdepMessage *msgs, size_t n,
 int appdep_learn_start(AppdepServer *srv, const AppdepAppSpec *app,
                        uint32_t window_s, uint64_t *id);
 
-/* Progress of session @id as a JSON object; -ENOENT.  Main loop. */
-int appdep_learn_to_json(uint64_t id, GString *out);
+typedef enum AppdepLearnState {
+    APPDEP_LEARN_ENABLING,
+    APPDEP_LEARN_COLLECTING,
+    APPDEP_LEARN_DONE,
+    APPDEP_LEARN_FAILED,
+} AppdepLearnState;
 
-/* A JSON array of every kept session's id, app and state.  Main loop. */
-void appdep_learn_list_json(GString *out);
+typedef enum AppdepLearnVmState {
+    APPDEP_LEARN_VM_PENDING,        /* inspect sent, no RESULT yet */
+    APPDEP_LEARN_VM_ENABLED,
+    APPDEP_LEARN_VM_WAS_ENABLED,    /* enabled before the session */
+    APPDEP_LEARN_VM_FAILED,
+} AppdepLearnVmState;
+
+/* One VM a session took in. */
+typedef struct AppdepLearnVm {
+    char name[APPDEP_WIRE_VM_LEN + 1];
+    unsigned round;
+    AppdepLearnVmState state;
+    char *error;                    /* why it failed, or NULL */
+} AppdepLearnVm;
+
+/* One line of a session's log. */
+typedef struct AppdepLearnLog {
+    uint64_t time_ns;
+    char *text;
+} AppdepLearnLog;
+
+/*
+ * A session as the API shows it.  Borrowed from the session: valid until
+ * the main loop runs again; do not modify.
+ */
+typedef struct AppdepLearnStatus {
+    uint64_t id;
+    const char *spec;               /* VM[/PROGRAM][:PORT] */
+    uint32_t window_s;
+    AppdepLearnState state;
+    unsigned round;
+    uint64_t started_ns, finished_ns; /* finished_ns 0: running */
+    uint64_t scanned;               /* messages read */
+    const GPtrArray *vms;           /* AppdepLearnVm *, in order */
+    const GArray *peers;            /* AppdepLearnPeer */
+    const GArray *log;              /* AppdepLearnLog */
+    uint64_t log_dropped;           /* lines past APPDEP_LEARN_MAX_LOG */
+} AppdepLearnStatus;
+
+/* Session @id into *@st; -ENOENT.  Main loop. */
+int appdep_learn_status(AppdepServer *srv, uint64_t id,
+                        AppdepLearnStatus *st);
+
+/*
+ * Every kept session, by id: a new GArray of AppdepLearnStatus (free
+ * with g_array_unref; the statuses are borrowed as above).  Main loop.
+ */
+GArray *appdep_learn_list(AppdepServer *srv);
 
 /*
  * Forget every session; callbacks still pending from forward daemons
  * become no-ops.  Main loop, at shutdown.
  */
-void appdep_learn_shutdown(void);
+void appdep_learn_shutdown(AppdepServer *srv);
 
 #endif /* APPDEP_LEARN_H */

@@ -7,7 +7,7 @@
  * Ingests per-thread records from forward daemons (net.c), commits them
  * to LMDB before acknowledging, converts them into inter-thread messages
  * (convert.c) committed in batches every second, and answers the HTTP
- * JSON API (api.c): inventory, inspect on/off, learning, trajectories
+ * JSON API (api/): inventory, inspect on/off, learning, trajectories
  * and dependency maps.  One GLib main loop; one LMDB writer.
  *
  * Copyright (c) 2026 appdep authors
@@ -17,12 +17,9 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <stdio.h>
+#include "log.h"
 #include "server.h"
 
-#define SERVER_FLUSH_MS         1000
-#define SERVER_MAINT_S          60      /* expiry, stale readers */
-#define SERVER_DEFAULT_LISTEN   "127.0.0.1:7400"
-#define SERVER_DEFAULT_HTTP     "127.0.0.1:7401"
 
 static void collect(const AppdepMessage *m, void *opaque)
 {
@@ -42,11 +39,14 @@ static void commit_messages(AppdepServer *srv, bool all)
                                 (AppdepMessage *)srv->pending->data,
                                 srv->pending->len);
     if (rc < 0) {
-        g_printerr("appdep-server: cannot store %u messages: %s\n",
+        appdep_log(APPDEP_LOG_ERROR, "cannot store %u messages: %s",
                    srv->pending->len, appdep_store_strerror(rc));
-        if (srv->pending->len < 1000000) {
+        if (srv->pending->len < APPDEP_SERVER_MAX_PENDING) {
             return;         /* keep them and try again next time */
         }
+        appdep_log(APPDEP_LOG_ERROR, "%u messages dropped (more than %d "
+                   "waiting)", srv->pending->len, APPDEP_SERVER_MAX_PENDING);
+        srv->dropped += srv->pending->len;
     } else {
         srv->messages += srv->pending->len - rc;
     }
@@ -64,9 +64,9 @@ static gboolean on_maintenance(gpointer opaque)
     AppdepServer *srv = opaque;
     int dead = 0, rc;
 
-    rc = appdep_store_expire(srv->store, g_get_real_time() * 1000ULL);
+    rc = appdep_store_expire(srv->store, appdep_now_ns());
     if (rc < 0) {
-        g_printerr("appdep-server: expiry: %s\n", appdep_store_strerror(rc));
+        appdep_log(APPDEP_LOG_ERROR, "expiry: %s", appdep_store_strerror(rc));
     }
     appdep_store_reader_check(srv->store, &dead);
     return G_SOURCE_CONTINUE;
@@ -99,7 +99,7 @@ static int export_records(AppdepStore *store, const char *path)
 
     rc = appdep_store_records_range(store, 0, UINT64_MAX, recs, 0);
     if (rc < 0) {
-        g_printerr("appdep-server: %s\n", appdep_store_strerror(rc));
+        appdep_log(APPDEP_LOG_ERROR, "%s", appdep_store_strerror(rc));
         return 1;
     }
     g_byte_array_set_size(out, recs->len * APPDEP_WIRE_THREAD_LEN);
@@ -109,10 +109,10 @@ static int export_records(AppdepStore *store, const char *path)
                                   out->data + i * APPDEP_WIRE_THREAD_LEN);
     }
     if (!g_file_set_contents(path, (char *)out->data, out->len, &err)) {
-        g_printerr("appdep-server: %s\n", err->message);
+        appdep_log(APPDEP_LOG_ERROR, "%s", err->message);
         return 1;
     }
-    g_printerr("appdep-server: %u records exported to %s%s\n", recs->len,
+    appdep_log(APPDEP_LOG_INFO, "%u records exported to %s%s", recs->len,
                path, rc ? " (corrupt items skipped)" : "");
     return 0;
 }
@@ -128,10 +128,11 @@ int main(int argc, char **argv)
         { "db", 'd', 0, G_OPTION_ARG_FILENAME, &db,
           "LMDB directory (created if needed)", "DIR" },
         { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
-          "Address for forward daemons (default " SERVER_DEFAULT_LISTEN ")",
+          "Address for forward daemons (default "
+          APPDEP_SERVER_LISTEN_DEFAULT ")",
           "ADDR:PORT" },
         { "http", 'H', 0, G_OPTION_ARG_STRING, &http,
-          "Address of the HTTP API (default " SERVER_DEFAULT_HTTP ")",
+          "Address of the HTTP API (default " APPDEP_API_LISTEN_DEFAULT ")",
           "ADDR:PORT" },
         { "retention", 'r', 0, G_OPTION_ARG_INT64, &retention,
           "Delete messages older than SECONDS (default: keep)", "SECONDS" },
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
     GMainLoop *loop;
     int rc;
 
+    appdep_log_init("appdep-server", APPDEP_LOG_INFO);
     ctx = g_option_context_new(NULL);
     g_option_context_set_summary(ctx,
         "The appdep APM server: ingests per-thread records from forward\n"
@@ -155,19 +157,19 @@ int main(int argc, char **argv)
         "(see docs/api.md; the CLI is appdepctl).");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        g_printerr("appdep-server: %s (try --help)\n", err->message);
+        appdep_log(APPDEP_LOG_ERROR, "%s (try --help)", err->message);
         return 2;
     }
     if (!db || argc != 1 || retention < 0 || map_mb < 0) {
-        g_printerr("appdep-server: --db DIR is required; --retention and "
-                   "--map-size must be positive (try --help)\n");
+        appdep_log(APPDEP_LOG_ERROR, "--db DIR is required; --retention and "
+                   "--map-size must be positive (try --help)");
         return 2;
     }
     opt.retention_s = retention;
     opt.map_size = (uint64_t)map_mb << 20;
     rc = appdep_store_open(&srv.store, db, &opt);
     if (rc) {
-        g_printerr("appdep-server: %s: %s\n", db, appdep_store_strerror(rc));
+        appdep_log(APPDEP_LOG_ERROR, "%s: %s", db, appdep_store_strerror(rc));
         return 1;
     }
     if (export_path) {
@@ -175,33 +177,35 @@ int main(int argc, char **argv)
         appdep_store_close(srv.store);
         return rc;
     }
+    srv.inventory = &appdep_net_inventory;
+    srv.inventory_opaque = &srv;
     srv.pending = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
     srv.conv = appdep_converter_new(collect, &srv);
     srv.vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     srv.commands = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                          command_free);
-    if (appdep_net_listen(&srv, listen ? listen : SERVER_DEFAULT_LISTEN,
+    if (appdep_net_listen(&srv, listen ? listen : APPDEP_SERVER_LISTEN_DEFAULT,
                           &err) < 0 ||
-        appdep_api_start(&srv, http ? http : SERVER_DEFAULT_HTTP, &err) < 0) {
-        g_printerr("appdep-server: %s\n", err->message);
+        appdep_api_start(&srv, http ? http : APPDEP_API_LISTEN_DEFAULT, &err) < 0) {
+        appdep_log(APPDEP_LOG_ERROR, "%s", err->message);
         appdep_store_close(srv.store);
         return 1;
     }
-    g_printerr("appdep-server: daemons on %s, API on http://%s, db %s\n",
-               listen ? listen : SERVER_DEFAULT_LISTEN,
-               http ? http : SERVER_DEFAULT_HTTP, db);
+    appdep_log(APPDEP_LOG_INFO, "daemons on %s, API on http://%s, db %s",
+               listen ? listen : APPDEP_SERVER_LISTEN_DEFAULT,
+               http ? http : APPDEP_API_LISTEN_DEFAULT, db);
 
     loop = g_main_loop_new(NULL, FALSE);
-    g_timeout_add(SERVER_FLUSH_MS, on_flush, &srv);
-    g_timeout_add_seconds(SERVER_MAINT_S, on_maintenance, &srv);
+    g_timeout_add(APPDEP_SERVER_FLUSH_MS, on_flush, &srv);
+    g_timeout_add_seconds(APPDEP_SERVER_MAINT_S, on_maintenance, &srv);
     g_unix_signal_add(SIGINT, on_signal, loop);
     g_unix_signal_add(SIGTERM, on_signal, loop);
     g_main_loop_run(loop);
 
-    appdep_api_stop();
+    appdep_api_stop(&srv);
     commit_messages(&srv, true);
-    g_printerr("appdep-server: exiting: %" G_GUINT64_FORMAT " records, %"
-               G_GUINT64_FORMAT " messages committed this run\n",
+    appdep_log(APPDEP_LOG_INFO, "exiting: %" G_GUINT64_FORMAT " records, %"
+               G_GUINT64_FORMAT " messages committed this run",
                srv.records, srv.messages);
     appdep_converter_free(srv.conv);
     appdep_store_close(srv.store);

@@ -21,12 +21,9 @@
  */
 
 #include <errno.h>
+#include "log.h"
 #include "server.h"
 
-#define NET_READ_CHUNK      (1024 * 1024)   /* several frames per read: one commit */
-#define NET_MAX_OUT         (4 * 1024 * 1024)   /* queued to one daemon */
-#define NET_COMMAND_TIMEOUT_S 10
-#define NET_GROUP_MAX_RECORDS (64 * 1024)       /* commit at once past this */
 
 struct AppdepPeer {
     AppdepServer *srv;
@@ -66,16 +63,21 @@ typedef struct Command {
 
 static void peer_log(AppdepPeer *p, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/*
+ * Log a warning about peer @p.  Its host name comes from its HELLO,
+ * untrusted: it is escaped.
+ */
 static void peer_log(AppdepPeer *p, const char *fmt, ...)
 {
     g_autofree char *msg = NULL;
+    g_autofree char *host = appdep_log_escape(p->host);
     va_list ap;
 
     va_start(ap, fmt);
     msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    g_printerr("appdep-server: daemon %s%s%s: %s\n", p->name,
-               p->host[0] ? " host " : "", p->host, msg);
+    appdep_log(APPDEP_LOG_WARN, "daemon %s%s%s: %s", p->name,
+               p->host[0] ? " host " : "", host, msg);
 }
 
 static void command_finish(AppdepServer *srv, Command *c, int status,
@@ -191,7 +193,7 @@ static gboolean peer_writable(GSocket *sock, GIOCondition cond,
 
 static bool peer_queue(AppdepPeer *p, const uint8_t *buf, size_t len)
 {
-    if (p->out->len + len > NET_MAX_OUT) {
+    if (p->out->len + len > APPDEP_NET_MAX_OUT) {
         peer_log(p, "not reading what we send: disconnected");
         peer_close(p);
         return false;
@@ -222,9 +224,10 @@ static void inventory_update(AppdepPeer *p, const AppdepFrameHello *h)
     }
 }
 
-const AppdepVm *appdep_vm_by_addr(AppdepServer *srv, uint8_t family,
-                                  const uint8_t *addr)
+static const AppdepVm *net_vm_by_addr(void *opaque, uint8_t family,
+                                      const uint8_t *addr)
 {
+    AppdepServer *srv = opaque;
     GHashTableIter it;
     gpointer k, v;
     size_t alen = family == APPDEP_FAMILY_IPV6 ? 16 : 4;
@@ -365,7 +368,7 @@ static bool handle_batch(AppdepPeer *p, const uint8_t *buf, size_t len)
     }
     g_ptr_array_add(srv->batches, nb);
     srv->batch_records += b.count;
-    if (srv->batch_records >= NET_GROUP_MAX_RECORDS) {
+    if (srv->batch_records >= APPDEP_NET_GROUP_MAX_RECORDS) {
         net_commit(srv);
         return g_list_find(srv->peers, p) != NULL;
     }
@@ -442,11 +445,11 @@ static gboolean peer_readable(GSocket *sock, GIOCondition cond,
         peer_close(p);
         return G_SOURCE_REMOVE;
     }
-    g_byte_array_set_size(p->in, p->in->len + NET_READ_CHUNK);
+    g_byte_array_set_size(p->in, p->in->len + APPDEP_NET_READ_CHUNK);
     n = g_socket_receive(sock, (char *)p->in->data + p->in->len -
-                         NET_READ_CHUNK, NET_READ_CHUNK, NULL, &err);
+                         APPDEP_NET_READ_CHUNK, APPDEP_NET_READ_CHUNK, NULL, &err);
     if (n < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-        g_byte_array_set_size(p->in, p->in->len - NET_READ_CHUNK);
+        g_byte_array_set_size(p->in, p->in->len - APPDEP_NET_READ_CHUNK);
         return G_SOURCE_CONTINUE;
     }
     if (n <= 0) {
@@ -456,7 +459,7 @@ static gboolean peer_readable(GSocket *sock, GIOCondition cond,
         peer_close(p);
         return G_SOURCE_REMOVE;
     }
-    g_byte_array_set_size(p->in, p->in->len - NET_READ_CHUNK + n);
+    g_byte_array_set_size(p->in, p->in->len - APPDEP_NET_READ_CHUNK + n);
 
     while (p->in->len - off >= APPDEP_WIRE_HDR_LEN) {
         uint16_t type;
@@ -570,9 +573,10 @@ static gboolean command_timeout(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
+static int net_inspect(void *srv_opaque, const char *vm, bool enable,
                        AppdepCommandDone *done, void *opaque)
 {
+    AppdepServer *srv = srv_opaque;
     AppdepVm *v = g_hash_table_lookup(srv->vms, vm);
     AppdepFrameCommand fc;
     uint8_t buf[APPDEP_FRAME_COMMAND_LEN];
@@ -593,7 +597,7 @@ int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
     c->peer = v->peer;
     c->done = done;
     c->opaque = opaque;
-    c->timer = g_timeout_add_seconds(NET_COMMAND_TIMEOUT_S, command_timeout,
+    c->timer = g_timeout_add_seconds(APPDEP_NET_COMMAND_TIMEOUT_S, command_timeout,
                                      c);
     g_hash_table_insert(srv->commands, &c->id, c);
     if (!peer_queue(v->peer, buf, sizeof(buf))) {
@@ -601,3 +605,8 @@ int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
     }
     return 0;
 }
+
+const AppdepInventoryOps appdep_net_inventory = {
+    .vm_by_addr = net_vm_by_addr,
+    .inspect = net_inspect,
+};

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include "hash.h"
 #include "query.h"
 
 /* What tells two stored messages apart (a message is read once per end). */
@@ -38,14 +39,7 @@ static void msg_id(MsgId *id, const AppdepMessage *m)
 
 static guint msg_id_hash(gconstpointer p)
 {
-    const uint8_t *b = p;
-    guint h = 2166136261u;
-    size_t i;
-
-    for (i = 0; i < sizeof(MsgId); i++) {
-        h = (h ^ b[i]) * 16777619u;
-    }
-    return h;
+    return appdep_hash_bytes(p, sizeof(MsgId));
 }
 
 static gboolean msg_id_eq(gconstpointer a, gconstpointer b)

@@ -54,7 +54,6 @@
 
 #define APPDEP_QUERY_PAIR_FIRST     64      /* messages first read to find
                                                a request's response */
-#define APPDEP_QUERY_MAX_THREADS    4096    /* threads read for one tree */
 
 /* A window's exchanges and the roots of an application in it. */
 typedef struct AppdepQueryWindow {

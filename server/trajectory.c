@@ -1,12 +1,12 @@
 /*
- * appdep server: application trajectories and dependency maps.
+ * appdep server: application trajectories and dependency maps (the
+ * model; their JSON, text and DOT forms are in render.c).
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include <string.h>
-#include "json-out.h"
 #include "stream.h"
 #include "trajectory.h"
 
@@ -429,101 +429,6 @@ void appdep_traj_node_free(AppdepTrajNode *n)
     }
 }
 
-static void thread_json(GString *out, const AppdepThreadId *t)
-{
-    g_string_append(out, "{\"vm\":");
-    appdep_json_str(out, t->vm);
-    g_string_append(out, ",\"comm\":");
-    appdep_json_str(out, t->comm);
-    g_string_append_printf(out, ",\"pid\":%u,\"tid\":%u}", t->pid, t->tid);
-}
-
-void appdep_trajectory_to_json(const AppdepTrajNode *n, GString *out)
-{
-    const AppdepExchange *e = n->ex;
-    char c[48], s[48];
-    guint i;
-
-    g_string_append(out, "{\"client\":");
-    thread_json(out, &e->req.sender);
-    g_string_append(out, ",\"server\":");
-    thread_json(out, appdep_exchange_server(e));
-    g_string_append_printf(out, ",\"conn\":{\"client\":\"%s:%u\","
-                           "\"server\":\"%s:%u\"}",
-                           appdep_conn_addr_str(e->req.conn.family,
-                                                e->req.conn.caddr, c,
-                                                sizeof(c)),
-                           e->req.conn.cport,
-                           appdep_conn_addr_str(e->req.conn.family,
-                                                e->req.conn.saddr, s,
-                                                sizeof(s)),
-                           e->req.conn.sport);
-    g_string_append_printf(out, ",\"start_ns\":%" G_GUINT64_FORMAT
-                           ",\"end_ns\":%" G_GUINT64_FORMAT
-                           ",\"latency_ns\":%" G_GUINT64_FORMAT
-                           ",\"request_bytes\":%" G_GUINT64_FORMAT
-                           ",\"response_bytes\":%" G_GUINT64_FORMAT
-                           ",\"children\":[",
-                           n->start_ns, n->end_ns,
-                           n->end_ns > n->start_ns ? n->end_ns - n->start_ns
-                                                   : 0,
-                           e->req.bytes, e->has_resp ? e->resp.bytes : 0);
-    for (i = 0; i < n->children->len; i++) {
-        if (i) {
-            g_string_append_c(out, ',');
-        }
-        appdep_trajectory_to_json(g_ptr_array_index(n->children, i), out);
-    }
-    g_string_append(out, "]}");
-}
-
-static void app_label(GString *out, const AppdepThreadId *t, uint8_t family,
-                      const uint8_t *addr)
-{
-    char a[48];
-
-    if (t->tid) {
-        g_string_append_printf(out, "%s/%s[%u]", t->vm, t->comm, t->tid);
-    } else {
-        g_string_append_printf(out, "%s (not traced)",
-                               appdep_conn_addr_str(family, addr, a,
-                                                    sizeof(a)));
-    }
-}
-
-static void text_node(const AppdepTrajNode *n, GString *out, unsigned depth,
-                      uint64_t t_base)
-{
-    const AppdepExchange *e = n->ex;
-    guint i;
-
-    g_string_append_printf(out, "%*s", depth * 2, "");
-    app_label(out, &e->req.sender, e->req.conn.family, e->req.conn.caddr);
-    g_string_append(out, " -> ");
-    app_label(out, appdep_exchange_server(e), e->req.conn.family,
-              e->req.conn.saddr);
-    g_string_append_printf(out, ":%u  [%.3f, ", e->req.conn.sport,
-                           (n->start_ns - t_base) / 1e6);
-    if (n->end_ns) {
-        g_string_append_printf(out, "%.3f] ms, %.3f ms, ",
-                               (n->end_ns - t_base) / 1e6,
-                               (n->end_ns - n->start_ns) / 1e6);
-    } else {
-        g_string_append(out, "?] ms, ");
-    }
-    g_string_append_printf(out, "%" G_GUINT64_FORMAT " B / %" G_GUINT64_FORMAT
-                           " B\n", e->req.bytes,
-                           e->has_resp ? e->resp.bytes : 0);
-    for (i = 0; i < n->children->len; i++) {
-        text_node(g_ptr_array_index(n->children, i), out, depth + 1, t_base);
-    }
-}
-
-void appdep_trajectory_to_text(const AppdepTrajNode *n, GString *out)
-{
-    text_node(n, out, 0, n->start_ns);
-}
-
 /* ---- dependency maps ------------------------------------------------ */
 
 static void app_of(AppdepApp *a, const AppdepThreadId *t, uint8_t family,
@@ -594,110 +499,4 @@ GArray *appdep_map_build(const AppdepExchanges *x, uint64_t t0, uint64_t t1)
         }
     }
     return edges;
-}
-
-static void app_json(GString *out, const AppdepApp *a)
-{
-    g_string_append(out, "{\"vm\":");
-    appdep_json_str(out, a->vm);
-    g_string_append(out, ",\"program\":");
-    appdep_json_str(out, a->comm);
-    g_string_append_printf(out, ",\"address\":\"%s\",\"port\":%u}", a->addr,
-                           a->port);
-}
-
-void appdep_map_to_json(const GArray *edges, GString *out)
-{
-    guint i;
-
-    g_string_append(out, "{\"edges\":[");
-    for (i = 0; i < edges->len; i++) {
-        const AppdepEdge *e = &g_array_index(edges, AppdepEdge, i);
-
-        g_string_append(out, i ? ",{\"client\":" : "{\"client\":");
-        app_json(out, &e->client);
-        g_string_append(out, ",\"server\":");
-        app_json(out, &e->server);
-        g_string_append_printf(out, ",\"calls\":%" G_GUINT64_FORMAT
-                               ",\"request_bytes\":%" G_GUINT64_FORMAT
-                               ",\"response_bytes\":%" G_GUINT64_FORMAT
-                               ",\"latency_avg_ns\":%" G_GUINT64_FORMAT
-                               ",\"latency_max_ns\":%" G_GUINT64_FORMAT "}",
-                               e->calls, e->req_bytes, e->resp_bytes,
-                               e->latency_n ? e->latency_sum_ns / e->latency_n
-                                            : 0,
-                               e->latency_max_ns);
-    }
-    g_string_append(out, "]}");
-}
-
-static void app_name(GString *out, const AppdepApp *a)
-{
-    if (a->vm[0]) {
-        g_string_append_printf(out, "%s/%s", a->vm, a->comm);
-    } else {
-        g_string_append(out, a->addr);
-    }
-    if (a->port) {
-        g_string_append_printf(out, ":%u", a->port);
-    }
-}
-
-/* DOT identifiers: quoted, with quotes and backslashes escaped. */
-static void dot_id(GString *out, const AppdepApp *a)
-{
-    g_autoptr(GString) name = g_string_new(NULL);
-    const char *p;
-
-    app_name(name, a);
-    g_string_append_c(out, '"');
-    for (p = name->str; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            g_string_append_c(out, '\\');
-        }
-        g_string_append_c(out, (unsigned char)*p >= 0x20 ? *p : '?');
-    }
-    g_string_append_c(out, '"');
-}
-
-void appdep_map_to_dot(const GArray *edges, GString *out)
-{
-    guint i;
-
-    g_string_append(out, "digraph appdep {\n  rankdir=LR;\n"
-                    "  node [shape=box, fontname=\"Helvetica\"];\n");
-    for (i = 0; i < edges->len; i++) {
-        const AppdepEdge *e = &g_array_index(edges, AppdepEdge, i);
-
-        g_string_append(out, "  ");
-        dot_id(out, &e->client);
-        g_string_append(out, " -> ");
-        dot_id(out, &e->server);
-        g_string_append_printf(out, " [label=\"%" G_GUINT64_FORMAT
-                               " calls\\n%.2f ms avg\"];\n", e->calls,
-                               e->latency_n ? e->latency_sum_ns /
-                               (double)e->latency_n / 1e6 : 0.0);
-    }
-    g_string_append(out, "}\n");
-}
-
-void appdep_map_to_text(const GArray *edges, GString *out)
-{
-    guint i;
-
-    for (i = 0; i < edges->len; i++) {
-        const AppdepEdge *e = &g_array_index(edges, AppdepEdge, i);
-
-        g_string_append(out, "  ");
-        app_name(out, &e->client);
-        g_string_append(out, " -> ");
-        app_name(out, &e->server);
-        g_string_append_printf(out, "  %" G_GUINT64_FORMAT " calls, %"
-                               G_GUINT64_FORMAT " B out, %" G_GUINT64_FORMAT
-                               " B back, latency avg %.3f ms, max %.3f ms\n",
-                               e->calls, e->req_bytes, e->resp_bytes,
-                               e->latency_n ? e->latency_sum_ns /
-                               (double)e->latency_n / 1e6 : 0.0,
-                               e->latency_max_ns / 1e6);
-    }
 }

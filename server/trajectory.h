@@ -27,9 +27,6 @@
 #include <glib.h>
 #include "convert.h"
 
-#define APPDEP_TRAJ_MAX_DEPTH     32
-#define APPDEP_TRAJ_MAX_NODES     100000
-
 typedef struct AppdepExchange {
     AppdepMessage req;
     AppdepMessage resp;
@@ -70,8 +67,7 @@ AppdepTrajNode *appdep_trajectory_build(const AppdepExchanges *x,
                                         size_t root);
 void appdep_traj_node_free(AppdepTrajNode *n);              /* NULL ok */
 
-void appdep_trajectory_to_json(const AppdepTrajNode *n, GString *out);
-void appdep_trajectory_to_text(const AppdepTrajNode *n, GString *out);
+/* JSON and text forms: render.h. */
 
 /* Dependency map */
 
@@ -92,8 +88,6 @@ typedef struct AppdepEdge {
 /* Aggregate the exchanges with request time in [t0, t1). */
 GArray *appdep_map_build(const AppdepExchanges *x, uint64_t t0,
                          uint64_t t1);
-void appdep_map_to_json(const GArray *edges, GString *out);
-void appdep_map_to_dot(const GArray *edges, GString *out);
-void appdep_map_to_text(const GArray *edges, GString *out);
+/* JSON, text and DOT forms: render.h. */
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * appdep-api-harness: the HTTP API (server/api.c) and learning
+ * appdep-api-harness: the HTTP API (server/api/) and learning
  * (server/learn.c) over a real store, without forward daemons, for
  * tests/tools/test_api.py.
  *
@@ -9,7 +9,8 @@
  * Prints "port N" once the API listens, then serves until SIGTERM or
  * SIGINT and exits 0 after a clean stop.
  *
- * Stands in for server/net.c: the inventory is the --vm list (host
+ * Stands in for server/net.c through the server's AppdepInventoryOps
+ * (no net.c symbol is defined here): the inventory is the --vm list (host
  * "harness"), and an inspect command completes 20 ms later with success,
  * except for VMs named "bad*" (fails with a QEMU-like message) and
  * "mute*" (answers only after the API's timeout).  --seed stores
@@ -60,9 +61,10 @@ static gboolean fake_reply(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
-int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
-                       AppdepCommandDone *done, void *opaque)
+static int fake_inspect(void *srv_opaque, const char *vm, bool enable,
+                        AppdepCommandDone *done, void *opaque)
 {
+    AppdepServer *srv = srv_opaque;
     FakeCommand *c;
 
     if (!g_hash_table_lookup(srv->vms, vm)) {
@@ -82,9 +84,10 @@ int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
     return 0;
 }
 
-const AppdepVm *appdep_vm_by_addr(AppdepServer *srv, uint8_t family,
-                                  const uint8_t *addr)
+static const AppdepVm *fake_vm_by_addr(void *opaque, uint8_t family,
+                                       const uint8_t *addr)
 {
+    AppdepServer *srv = opaque;
     GHashTableIter it;
     gpointer val;
     unsigned i;
@@ -103,6 +106,11 @@ const AppdepVm *appdep_vm_by_addr(AppdepServer *srv, uint8_t family,
     }
     return NULL;
 }
+
+static const AppdepInventoryOps fake_inventory = {
+    .vm_by_addr = fake_vm_by_addr,
+    .inspect = fake_inspect,
+};
 
 /* --vm NAME=ADDR[,ADDR...] */
 static bool add_vm(AppdepServer *srv, const char *spec)
@@ -189,7 +197,7 @@ static int seed(AppdepServer *srv)
     static const uint8_t web_a[4] = { 10, 0, 0, 2 }, db_a[4] = { 10, 0, 0, 3 };
     static const uint8_t dns_a[4] = { 10, 9, 9, 9 };
     g_autoptr(GArray) m = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
-    uint64_t now = (uint64_t)g_get_real_time() * 1000;
+    uint64_t now = appdep_now_ns();
     AppdepThreadId cli, web, db, none;
     unsigned i;
 
@@ -244,6 +252,8 @@ int main(int argc, char **argv)
                 err ? err->message : "--db is required");
         return 2;
     }
+    srv.inventory = &fake_inventory;
+    srv.inventory_opaque = &srv;
     srv.vms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     srv.pending = g_array_new(FALSE, FALSE, sizeof(AppdepMessage));
     for (i = 0; vms && vms[i]; i++) {
@@ -267,14 +277,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "appdep-api-harness: %s\n", err->message);
         return 1;
     }
-    printf("port %u\n", appdep_api_port());
+    printf("port %u\n", appdep_api_port(&srv));
     fflush(stdout);
 
     g_unix_signal_add(SIGTERM, quit, loop);
     g_unix_signal_add(SIGINT, quit, loop);
     g_main_loop_run(loop);
 
-    appdep_api_stop();
+    appdep_api_stop(&srv);
     appdep_store_close(srv.store);
     g_array_unref(srv.pending);
     g_hash_table_unref(srv.vms);

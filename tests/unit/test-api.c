@@ -1,5 +1,5 @@
 /*
- * Unit tests: the HTTP API's pure parsers (server/api.c) and the
+ * Unit tests: the HTTP API's pure parsers (server/api/api-parse.c) and the
  * learning phase's peer discovery (server/learn.c).
  *
  * Copyright (c) 2026 appdep authors
@@ -13,20 +13,7 @@
 #include "api.h"
 #include "learn.h"
 
-#define NS APPDEP_API_NS
-
-/* api.o and learn.o call into net.c; these tests never reach it. */
-int appdep_net_inspect(AppdepServer *srv, const char *vm, bool enable,
-                       AppdepCommandDone *done, void *opaque)
-{
-    g_assert_not_reached();
-}
-
-const AppdepVm *appdep_vm_by_addr(AppdepServer *srv, uint8_t family,
-                                  const uint8_t *addr)
-{
-    g_assert_not_reached();
-}
+#define NS APPDEP_NS_PER_S
 
 static void test_app(void)
 {
@@ -36,22 +23,22 @@ static void test_app(void)
     g_autofree char *too_long_vm = g_strnfill(APPDEP_WIRE_VM_LEN + 1, 'v');
     g_autofree char *spec = NULL;
 
-    g_assert_cmpint(appdep_api_parse_app("web", &a, &why), ==, 0);
+    g_assert_cmpint(appdep_appspec_parse("web", &a, &why), ==, 0);
     g_assert_cmpstr(a.vm, ==, "web");
     g_assert_cmpstr(a.comm, ==, "");
     g_assert_cmpuint(a.port, ==, 0);
 
-    g_assert_cmpint(appdep_api_parse_app("web/nginx:8080", &a, &why), ==, 0);
+    g_assert_cmpint(appdep_appspec_parse("web/nginx:8080", &a, &why), ==, 0);
     g_assert_cmpstr(a.vm, ==, "web");
     g_assert_cmpstr(a.comm, ==, "nginx");
     g_assert_cmpuint(a.port, ==, 8080);
 
-    g_assert_cmpint(appdep_api_parse_app("db:5432", &a, &why), ==, 0);
+    g_assert_cmpint(appdep_appspec_parse("db:5432", &a, &why), ==, 0);
     g_assert_cmpstr(a.vm, ==, "db");
     g_assert_cmpuint(a.port, ==, 5432);
 
     spec = g_strdup_printf("%s/0123456789abcdef:65535", long_vm);
-    g_assert_cmpint(appdep_api_parse_app(spec, &a, &why), ==, 0);
+    g_assert_cmpint(appdep_appspec_parse(spec, &a, &why), ==, 0);
     g_assert_cmpstr(a.vm, ==, long_vm);
     g_assert_cmpstr(a.comm, ==, "0123456789abcdef");
     g_assert_cmpuint(a.port, ==, 65535);
@@ -63,11 +50,11 @@ static void test_app(void)
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         why = NULL;
-        g_assert_cmpint(appdep_api_parse_app(bad[i], &a, &why), <, 0);
+        g_assert_cmpint(appdep_appspec_parse(bad[i], &a, &why), <, 0);
         g_assert_nonnull(why);
     }
-    g_assert_cmpint(appdep_api_parse_app(too_long_vm, &a, &why), <, 0);
-    g_assert_cmpint(appdep_api_parse_app(NULL, &a, &why), <, 0);
+    g_assert_cmpint(appdep_appspec_parse(too_long_vm, &a, &why), <, 0);
+    g_assert_cmpint(appdep_appspec_parse(NULL, &a, &why), <, 0);
 }
 
 static void test_u64(void)

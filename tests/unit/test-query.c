@@ -11,6 +11,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 #include "query.h"
+#include "render.h"
 
 #define US 1000ULL
 #define MS 1000000ULL

@@ -1,5 +1,5 @@
 /*
- * Unit tests: the LMDB log database (server/store.c): value codec, time
+ * Unit tests: the LMDB log database (server/store/): value codec, time
  * and thread range scans, key order, map growth, retention, persistence,
  * corrupted data, stale readers, readers concurrent with growth.
  *

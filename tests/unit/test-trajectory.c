@@ -7,6 +7,7 @@
 
 #include <glib.h>
 #include <string.h>
+#include "render.h"
 #include "trajectory.h"
 
 #define MS 1000000ULL

@@ -1,6 +1,6 @@
 /*
  * appdep-bench-store: insert rate and query latency of the LMDB store
- * (server/store.c).  Figures, not a test.
+ * (server/store/).  Figures, not a test.
  *
  *   appdep-bench-store [--count N] [--batch B] [--sync MODE] [--dir DIR]
  *                      [--span S] [--jitter-us J] [--threads T]
@@ -32,21 +32,20 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include "query.h"
-#include "api.h"
+#include "server-limits.h"
 #include "store.h"
 #include "trajectory.h"
 
 #define BENCH_VMS           16
 #define BENCH_MAX_THREADS   (BENCH_VMS * 1024)
 #define BENCH_T_BASE        1700000000000000000ULL
-#define BENCH_NS_PER_S      1000000000ULL
-#define BENCH_HOUR_NS       (3600ULL * BENCH_NS_PER_S)
+#define BENCH_HOUR_NS       (3600ULL * APPDEP_NS_PER_S)
 #define BENCH_QUERY_REPEAT  5
 #define BENCH_QUERY_LIMIT   1000
 #define BENCH_MAX_BATCH     (1 << 20)
 #define BENCH_TREE_MSGS     10      /* messages of one request tree */
 #define BENCH_TRAJ_ROOTS    2000    /* roots timed one by one */
-#define BENCH_API_MARGIN_NS (APPDEP_API_TRAJ_MARGIN_S * BENCH_NS_PER_S)
+#define BENCH_API_MARGIN_NS (APPDEP_API_TRAJ_MARGIN_S * APPDEP_NS_PER_S)
 #define BENCH_API_LIMIT     20      /* trees an API query shows */
 
 typedef struct BenchOpts {
@@ -198,7 +197,7 @@ static uint64_t file_size(const char *dir)
 static int bench_insert(AppdepStore *s, const BenchOpts *o, const char *mode)
 {
     g_autofree AppdepMessage *batch = g_new(AppdepMessage, o->batch);
-    uint64_t step_ns = (uint64_t)o->span_s * BENCH_NS_PER_S / o->count;
+    uint64_t step_ns = (uint64_t)o->span_s * APPDEP_NS_PER_S / o->count;
     uint64_t jitter_ns = (uint64_t)o->jitter_us * 1000;
     gint64 put_us = 0, t0 = g_get_monotonic_time(), wall_us;
     uint64_t done = 0;
@@ -347,7 +346,7 @@ static unsigned tree_size(const AppdepTrajNode *n)
 /* One tree per root, through the thread index, over many roots. */
 static int time_trajectories(AppdepStore *s, const BenchOpts *o)
 {
-    uint64_t step_ns = (uint64_t)o->span_s * BENCH_NS_PER_S / o->count;
+    uint64_t step_ns = (uint64_t)o->span_s * APPDEP_NS_PER_S / o->count;
     uint64_t trees = o->count / BENCH_TREE_MSGS;
     unsigned n = MIN(BENCH_TRAJ_ROOTS, trees), i, full = 0;
     g_autofree gint64 *us = g_new(gint64, n ?: 1);
@@ -481,7 +480,7 @@ static int time_api_traj(AppdepStore *s, const char *name, const char *vm,
 
 static int bench_queries(AppdepStore *s, const BenchOpts *o)
 {
-    uint64_t t0 = BENCH_T_BASE + (uint64_t)o->span_s * BENCH_NS_PER_S / 4;
+    uint64_t t0 = BENCH_T_BASE + (uint64_t)o->span_s * APPDEP_NS_PER_S / 4;
     const char *web = tier_thread(1, 0)->vm;
     uint64_t n;
     gint64 t;
@@ -517,11 +516,11 @@ static int bench_queries(AppdepStore *s, const BenchOpts *o)
     }
     if (!rc) {
         rc = time_api_traj(s, "trajectories 1 min, window (API)", web,
-                           t0, t0 + 60 * BENCH_NS_PER_S, true);
+                           t0, t0 + 60 * APPDEP_NS_PER_S, true);
     }
     if (!rc) {
         rc = time_api_traj(s, "trajectories 1 min, query.c", web, t0,
-                           t0 + 60 * BENCH_NS_PER_S, false);
+                           t0 + 60 * APPDEP_NS_PER_S, false);
     }
     return rc;
 }

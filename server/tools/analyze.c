@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include "stream.h"
 #include "convert.h"
+#include "render.h"
 #include "trajectory.h"
 
 static void collect(const AppdepMessage *m, void *opaque)

@@ -21,13 +21,8 @@
 #include <string.h>
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
+#include "server-limits.h"
 
-#define CTL_DEFAULT_SERVER      "127.0.0.1:7401"
-#define CTL_DEFAULT_PORT        7401
-#define CTL_TIMEOUT_S           60      /* connect, and each read/write */
-#define CTL_MAX_RESPONSE        (256 * 1024 * 1024)
-#define CTL_READ_CHUNK          65536
-#define CTL_POLL_MS             500     /* learn progress */
 
 enum {
     CTL_EXIT_OK = 0,
@@ -36,7 +31,7 @@ enum {
     CTL_EXIT_UNREACHABLE = 3,
 };
 
-static const char *server_addr = CTL_DEFAULT_SERVER;
+static const char *server_addr = APPDEP_API_LISTEN_DEFAULT;
 
 typedef struct CtlResponse {
     unsigned status;
@@ -150,7 +145,7 @@ static int http_request(const char *method, const char *path,
     g_autoptr(GString) req = g_string_new(NULL);
     g_autoptr(GString) raw = g_string_new(NULL);
     g_autoptr(GError) err = NULL;
-    g_autofree char *buf = g_malloc(CTL_READ_CHUNK);
+    g_autofree char *buf = g_malloc(APPDEP_CTL_READ_CHUNK);
     GInputStream *in;
     const char *hdr_end, *p;
     char *line_end;
@@ -158,9 +153,9 @@ static int http_request(const char *method, const char *path,
     gssize n;
 
     memset(resp, 0, sizeof(*resp));
-    g_socket_client_set_timeout(client, CTL_TIMEOUT_S);
+    g_socket_client_set_timeout(client, APPDEP_CTL_TIMEOUT_S);
     conn = g_socket_client_connect_to_host(client, server_addr,
-                                           CTL_DEFAULT_PORT, NULL, &err);
+                                           APPDEP_API_PORT_DEFAULT, NULL, &err);
     if (!conn) {
         fprintf(stderr, "appdepctl: cannot reach %s: %s\n", server_addr,
                 err->message);
@@ -186,11 +181,11 @@ static int http_request(const char *method, const char *path,
         return -1;
     }
     in = g_io_stream_get_input_stream(G_IO_STREAM(conn));
-    while ((n = g_input_stream_read(in, buf, CTL_READ_CHUNK, NULL,
+    while ((n = g_input_stream_read(in, buf, APPDEP_CTL_READ_CHUNK, NULL,
                                     &err)) > 0) {
-        if (raw->len + n > CTL_MAX_RESPONSE) {
+        if (raw->len + n > APPDEP_CTL_MAX_RESPONSE) {
             fprintf(stderr, "appdepctl: %s: response larger than %d "
-                    "bytes\n", server_addr, CTL_MAX_RESPONSE);
+                    "bytes\n", server_addr, APPDEP_CTL_MAX_RESPONSE);
             return -1;
         }
         g_string_append_len(raw, buf, n);
@@ -400,9 +395,16 @@ static int window_args(GOptionContext *ctx, GString *q, const char *from,
     return CTL_EXIT_OK;
 }
 
-/* ---- commands ----------------------------------------------------------- */
-
-static int cmd_status(int argc, char **argv)
+/*
+ * The prologue of a command @name that takes no argument and GETs
+ * @path: parse its options (--json), call the server, and print the raw
+ * JSON when asked or when the answer is not of @type.  Returns
+ * CTL_EXIT_OK with *@root set when the command should print the answer
+ * as text, or the command's exit status with *@root NULL.
+ */
+static int ctl_get_json(int argc, char **argv, const char *name,
+                        const char *summary, const char *path,
+                        JsonNodeType type, JsonNode **root)
 {
     gboolean json = FALSE;
     GOptionEntry entries[] = {
@@ -410,27 +412,44 @@ static int cmd_status(int argc, char **argv)
           NULL },
         { NULL }
     };
-    g_autoptr(GOptionContext) ctx = g_option_context_new("- server counters");
+    g_autoptr(GOptionContext) ctx = g_option_context_new(summary);
+    g_autoptr(JsonNode) answer = NULL;
+    int ret;
+
+    *root = NULL;
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    if ((ret = parse_options(ctx, &argc, &argv)) != CTL_EXIT_OK) {
+        return ret;
+    }
+    if (argc != 1) {
+        return usage_error(ctx, "%s takes no argument", name);
+    }
+    ret = call_json("GET", path, NULL, &answer);
+    if (ret != CTL_EXIT_OK) {
+        return ret;
+    }
+    if (json || JSON_NODE_TYPE(answer) != type) {
+        print_json(answer);
+        return CTL_EXIT_OK;
+    }
+    *root = g_steal_pointer(&answer);
+    return CTL_EXIT_OK;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int cmd_status(int argc, char **argv)
+{
     g_autoptr(JsonNode) root = NULL;
     JsonObject *o, *st;
     JsonArray *hosts;
     int ret;
     guint i;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if ((ret = parse_options(ctx, &argc, &argv)) != CTL_EXIT_OK) {
+    ret = ctl_get_json(argc, argv, "status", "- server counters",
+                       "/v1/status", JSON_NODE_OBJECT, &root);
+    if (!root) {
         return ret;
-    }
-    if (argc != 1) {
-        return usage_error(ctx, "status takes no argument");
-    }
-    ret = call_json("GET", "/v1/status", NULL, &root);
-    if (ret != CTL_EXIT_OK) {
-        return ret;
-    }
-    if (json || !JSON_NODE_HOLDS_OBJECT(root)) {
-        print_json(root);
-        return CTL_EXIT_OK;
     }
     o = json_node_get_object(root);
     printf("records      %" G_GINT64_FORMAT "\n", member_int(o, "records"));
@@ -466,33 +485,16 @@ static int cmd_status(int argc, char **argv)
 
 static int cmd_vms(int argc, char **argv)
 {
-    gboolean json = FALSE;
-    GOptionEntry entries[] = {
-        { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print the raw JSON",
-          NULL },
-        { NULL }
-    };
-    g_autoptr(GOptionContext) ctx = g_option_context_new(
-        "- the VMs the forward daemons report");
     g_autoptr(JsonNode) root = NULL;
     JsonArray *vms;
     int ret;
     guint i, j;
 
-    g_option_context_add_main_entries(ctx, entries, NULL);
-    if ((ret = parse_options(ctx, &argc, &argv)) != CTL_EXIT_OK) {
+    ret = ctl_get_json(argc, argv, "vms",
+                       "- the VMs the forward daemons report", "/v1/vms",
+                       JSON_NODE_ARRAY, &root);
+    if (!root) {
         return ret;
-    }
-    if (argc != 1) {
-        return usage_error(ctx, "vms takes no argument");
-    }
-    ret = call_json("GET", "/v1/vms", NULL, &root);
-    if (ret != CTL_EXIT_OK) {
-        return ret;
-    }
-    if (json || !JSON_NODE_HOLDS_ARRAY(root)) {
-        print_json(root);
-        return CTL_EXIT_OK;
     }
     vms = json_node_get_array(root);
     printf("%-24s %-16s %-8s %s\n", "VM", "HOST", "INSPECT", "ADDRESSES");
@@ -606,10 +608,12 @@ static int cmd_trajectory(int argc, char **argv)
         { "last", 'l', 0, G_OPTION_ARG_STRING, &last,
           "The last SECONDS (default: the last hour)", "SECONDS" },
         { "limit", 'n', 0, G_OPTION_ARG_STRING, &limit,
-          "Show at most N trajectories (server default 20)", "N" },
+          "Show at most N trajectories (server default "
+          G_STRINGIFY(APPDEP_API_DEFAULT_TRAJ_LIMIT) ")", "N" },
         { "margin", 'm', 0, G_OPTION_ARG_STRING, &margin,
           "Read S seconds before and after the window: requests longer "
-          "than that may be attributed wrongly (server default 10)", "S" },
+          "than that may be attributed wrongly (server default "
+          G_STRINGIFY(APPDEP_API_TRAJ_MARGIN_S) ")", "S" },
         { "json", 'j', 0, G_OPTION_ARG_NONE, &json, "Print JSON", NULL },
         { NULL }
     };
@@ -674,7 +678,8 @@ static int cmd_learn(int argc, char **argv)
     gint window = 0;
     GOptionEntry entries[] = {
         { "window", 'w', 0, G_OPTION_ARG_INT, &window,
-          "Collect SECONDS per round (server default 30)", "SECONDS" },
+          "Collect SECONDS per round (server default "
+          G_STRINGIFY(APPDEP_LEARN_DEFAULT_WINDOW_S) ")", "SECONDS" },
         { NULL }
     };
     g_autoptr(GOptionContext) ctx = g_option_context_new(
@@ -749,7 +754,7 @@ static int cmd_learn(int argc, char **argv)
                         member_arr(o, "unmapped"));
             break;
         }
-        g_usleep(CTL_POLL_MS * 1000);
+        g_usleep(APPDEP_CTL_POLL_MS * 1000);
     }
     if (strcmp(state, "done")) {
         fprintf(stderr, "appdepctl: learning failed\n");
@@ -784,7 +789,7 @@ static void usage(FILE *f)
     }
     fprintf(f, "\nThe server defaults to %s.  APP is VM[/PROGRAM][:PORT].\n"
             "Exit status: 0 ok, 1 server error, 2 usage, 3 server not "
-            "reachable.\n", CTL_DEFAULT_SERVER);
+            "reachable.\n", APPDEP_API_LISTEN_DEFAULT);
 }
 
 int main(int argc, char **argv)

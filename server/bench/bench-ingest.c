@@ -222,7 +222,7 @@ int main(int argc, char **argv)
     g_autofree AppdepThreadRecord *recs = NULL;
     g_autofree double *conv_s = NULL, *e2e_s = NULL, *put_s = NULL;
     AppdepStoreOptions opt = { 0 };
-    uint64_t nmsg = 0, ncommitted = 0, t = 1700000000ULL * 1000000000ULL;
+    uint64_t nmsg = 0, ncommitted = 0, t = 1700000000ULL * APPDEP_NS_PER_S;
     size_t nrec, i, k = 0;
     gint64 r;
     double share;

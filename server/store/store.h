@@ -5,7 +5,7 @@
  *
  *   msg     key  send_ns (u64 BE) | uniq (u64 BE)           16 bytes
  *           val  the message, at most APPDEP_STORE_VALUE_MAX bytes
- *                (layout in store.c: little-endian, versioned; names
+ *                (layout in store-codec.c: little-endian, versioned; names
  *                and IPv4 addresses take only their length, ~80 bytes)
  *   thread  key  bucket (u64 BE, send_ns >> 30) | vm | 0 | tid (u32 BE)
  *                                                         <= 77 bytes
@@ -57,12 +57,7 @@
 #define APPDEP_STORE_MSG_KEY_LEN        16
 #define APPDEP_STORE_THREAD_PREFIX_MAX  (APPDEP_WIRE_VM_LEN + 1 + 4)
 
-#define APPDEP_STORE_DEFAULT_MAP_SIZE   (64ULL << 20)   /* 64 MiB */
-#define APPDEP_STORE_DEFAULT_MAX_MAP    (64ULL << 30)   /* 64 GiB */
-#define APPDEP_STORE_MIN_MAP_SIZE       (64ULL << 10)   /* 64 KiB */
-#define APPDEP_STORE_MAX_READERS        126
-#define APPDEP_STORE_EXPIRE_CHUNK       8192    /* messages per txn */
-#define APPDEP_STORE_MAX_GROW_RETRIES   64      /* MDB_MAP_FULL retries */
+/* Map sizes, readers, expiry chunk, grow retries: server-limits.h. */
 
 /* How hard a commit pushes to disk; see mdb_env_open(3). */
 typedef enum AppdepStoreSync {

@@ -21,42 +21,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "appdep-wire.h"
+#include "appspec.h"
 #include "json-out.h"
-
-#define APPDEP_API_NS                   1000000000ULL
-
-/* Limits on what a client may send (requests are untrusted). */
-#define APPDEP_API_MAX_URL_LEN          512     /* path, without query */
-#define APPDEP_API_MAX_QUERY_ARGS       8
-#define APPDEP_API_MAX_ARG_LEN          256     /* one query key or value */
-#define APPDEP_API_MAX_BODY_LEN         4096
-#define APPDEP_API_MAX_DISCARD          (1024 * 1024) /* of a too large body,
-                                                         then hang up */
-#define APPDEP_API_CONN_MEMORY          (32 * 1024) /* request line+headers */
-#define APPDEP_API_MAX_CONNECTIONS      64
-#define APPDEP_API_CONN_TIMEOUT_S       30      /* idle client */
-
-/* Limits on what the server does for one request. */
-#define APPDEP_API_INSPECT_TIMEOUT_S    10      /* wait for a daemon RESULT */
-#define APPDEP_API_DEFAULT_WINDOW_NS    (3600ULL * APPDEP_API_NS)
-/*
- * Trajectory queries read this much before and after their window: the
- * requests the involved threads were already serving (thread pools,
- * event loops) and children ending after the window.  A request longer
- * than the margin can be attributed wrongly; margin_s changes it.
- */
-#define APPDEP_API_TRAJ_MARGIN_S        10
-#define APPDEP_API_TRAJ_MAX_MARGIN_S    3600
-#define APPDEP_API_MAX_MESSAGES         500000  /* loaded by one query */
-#define APPDEP_API_DEFAULT_TRAJ_LIMIT   20
-#define APPDEP_API_MAX_TRAJ_LIMIT       1000
-
-/* An application: VM[/PROGRAM][:PORT]. */
-typedef struct AppdepAppSpec {
-    char vm[APPDEP_WIRE_VM_LEN + 1];
-    char comm[APPDEP_WIRE_COMM_LEN + 1];    /* "": any program */
-    uint16_t port;                          /* 0: any port */
-} AppdepAppSpec;
+#include "server-limits.h"
 
 typedef enum AppdepApiRoute {
     APPDEP_API_ROUTE_STATUS = 1,    /* GET  /v1/status */
@@ -77,13 +44,6 @@ typedef enum AppdepApiRoute {
  */
 int appdep_api_route(const char *method, const char *path,
                      AppdepApiRoute *route, char *arg, size_t arg_size);
-
-/* "VM[/PROGRAM][:PORT]" with VM 1..64 bytes, PROGRAM 1..16, PORT 1..65535. */
-int appdep_api_parse_app(const char *spec, AppdepAppSpec *app,
-                         const char **why);
-
-/* A VM name as it may appear in a path: 1..64 printable bytes, no '/'. */
-bool appdep_api_vm_name_ok(const char *name);
 
 /* Decimal digits only (no sign, space or suffix), @min <= value <= @max. */
 int appdep_api_parse_u64(const char *s, uint64_t min, uint64_t max,
@@ -110,8 +70,5 @@ int appdep_api_parse_inspect(const char *body, size_t len, bool *enable,
 /* Body of POST /v1/learn: {"app": SPEC[, "window_s": N]}. */
 int appdep_api_parse_learn(const char *body, size_t len, AppdepAppSpec *app,
                            uint32_t *window_s, const char **why);
-
-/* Start/stop and the bound port (for port 0); main loop thread. */
-uint16_t appdep_api_port(void);
 
 #endif /* APPDEP_API_H */
