@@ -131,7 +131,7 @@ class Suite:
                 detail = fn()
         except Exception:
             self.fail(title if self.count == before else
-                      f"{fn.__name__} ran to its end", traceback.format_exc())
+                      f"{fn.__name__} completed", traceback.format_exc())
             return
         finally:
             if self.after_each:
