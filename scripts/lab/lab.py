@@ -35,7 +35,6 @@ import ctypes
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -47,6 +46,9 @@ import weakref
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TOP / "tests" / "lib"))
+from qmp import QMP, QMPError  # noqa: E402,F401
+from wait import HarnessError  # noqa: E402
 BUILD = Path(os.environ.get("APPDEP_BUILD", TOP / "build"))
 DEFAULT_QEMU = BUILD / "qemu-build" / "qemu-system-x86_64"
 MKINITRAMFS = TOP / "scripts" / "lab" / "mkinitramfs.sh"
@@ -58,7 +60,6 @@ READY_RE = r"APPDEP-LAB-READY uptime=([0-9.]+)"
 DONE_RE = r"APPDEP-LAB-DONE rc=(\d+)"
 GT_LINE_RE = re.compile(r"^(GT|BENCH|DONE|LISTEN|CALL|SERVE) (\{.*\})\s*$")
 
-QMP_TIMEOUT = 10.0          # one QMP command, and connecting after start
 STOP_TIMEOUT = 10.0         # quit → exit, before SIGTERM/SIGKILL
 KVM_PROBE_TIMEOUT = 20.0    # a KVM guest that has no userland by then hangs
 CMD_TIMEOUT = 30.0          # one helper command (ip, mkinitramfs.sh)
@@ -66,16 +67,9 @@ POLL_INTERVAL = 0.05
 MAX_CMDLINE = 2000          # x86 COMMAND_LINE_SIZE is 2048
 
 
-class LabError(Exception):
-    """Anything that went wrong in the lab; the message says what and where."""
-
-
-class QMPError(LabError):
-    """A QMP command answered with an error: .cls and .desc are QEMU's."""
-
-    def __init__(self, cmd, cls, desc):
-        super().__init__(f"QMP {cmd}: {cls}: {desc}")
-        self.cmd, self.cls, self.desc = cmd, cls, desc
+# Anything that went wrong in the lab; the message says what and where.
+# The same class as the QMP client's errors, so one except catches both.
+LabError = HarnessError
 
 
 class GuestTimeout(LabError):
@@ -147,130 +141,6 @@ def _die_with_parent():
         libc.prctl(1, signal.SIGKILL)        # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-
-
-class QMP:
-    """Minimal QMP client over a unix socket.
-
-    Not thread-safe. Events that arrive while a command runs are kept in
-    .pending_events until events() hands them out.
-    """
-
-    def __init__(self, path):
-        self.path = str(path)
-        self.sock = None
-        self.buf = b""
-        self.pending_events = []
-        self.greeting = None
-        self._next_id = 0
-
-    def connect(self, timeout=QMP_TIMEOUT, alive=lambda: True):
-        """Connect (retrying until the socket exists), negotiate capabilities.
-
-        @alive is polled while retrying, so a QEMU that died is not waited for.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                s.connect(self.path)
-                break
-            except OSError as e:
-                s.close()
-                if not alive():
-                    raise LabError(f"QMP {self.path}: QEMU exited") from None
-                if time.monotonic() >= deadline:
-                    raise LabError(f"QMP {self.path}: cannot connect: {e}") from None
-                time.sleep(POLL_INTERVAL)
-        self.sock = s
-        # QEMU can write an event (e.g. NETDEV_STREAM_CONNECTED) to a client
-        # that connected before the monitor processed the open and sent its
-        # greeting: keep such events, the greeting follows.
-        while True:
-            self.greeting = self._read(deadline)
-            if "event" not in self.greeting:
-                break
-            self.pending_events.append(self.greeting)
-        if "QMP" not in self.greeting:
-            raise LabError(f"QMP {self.path}: bad greeting {self.greeting!r}")
-        self.execute("qmp_capabilities", timeout=max(1.0, deadline - time.monotonic()))
-
-    def _read(self, deadline):
-        """Next JSON message from QEMU, or LabError at @deadline / EOF."""
-        while b"\n" not in self.buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise LabError(f"QMP {self.path}: no answer in time")
-            r, _, _ = select.select([self.sock], [], [], left)
-            if not r:
-                continue
-            try:
-                chunk = self.sock.recv(65536)
-            except OSError as e:
-                raise LabError(f"QMP {self.path}: {e}") from None
-            if not chunk:
-                raise LabError(f"QMP {self.path}: connection closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        try:
-            return json.loads(line)
-        except ValueError:
-            raise LabError(f"QMP {self.path}: bad JSON {line[:200]!r}") from None
-
-    def execute(self, cmd, args=None, timeout=QMP_TIMEOUT):
-        """Run @cmd with @args (dict); return its "return" value.
-
-        Raises QMPError when QEMU answers with an error, LabError when it
-        does not answer within @timeout seconds.
-        """
-        if self.sock is None:
-            raise LabError(f"QMP {self.path}: not connected")
-        self._next_id += 1
-        msg = {"execute": cmd, "id": self._next_id}
-        if args:
-            msg["arguments"] = args
-        try:
-            self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        except OSError as e:
-            raise LabError(f"QMP {self.path}: {e}") from None
-        deadline = time.monotonic() + timeout
-        while True:
-            r = self._read(deadline)
-            if "event" in r:
-                self.pending_events.append(r)
-            elif r.get("id") == self._next_id:
-                if "error" in r:
-                    e = r["error"]
-                    raise QMPError(cmd, e.get("class", "?"), e.get("desc", "?"))
-                return r.get("return")
-
-    def events(self):
-        """Events received so far (including any waiting on the socket)."""
-        try:
-            while select.select([self.sock], [], [], 0)[0] or b"\n" in self.buf:
-                r = self._read(time.monotonic() + 1.0)
-                if "event" in r:
-                    self.pending_events.append(r)
-        except LabError:
-            pass
-        ev, self.pending_events = self.pending_events, []
-        return ev
-
-    def wait_event(self, name, timeout=QMP_TIMEOUT):
-        """Wait for event @name and return it; other events stay pending."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for i, e in enumerate(self.pending_events):
-                if e["event"] == name:
-                    return self.pending_events.pop(i)
-            r = self._read(deadline)
-            if "event" in r:
-                self.pending_events.append(r)
-
-    def close(self):
-        if self.sock:
-            self.sock.close()
-            self.sock = None
 
 
 class Appdep:

@@ -10,6 +10,8 @@ numbers must advance by the bytes sent, and a receiver's sequence numbers
 must be the sender's.
 
 Prints TAP.  Run from the top directory after `make`.
+test_boot.py [NAME...] runs the named tests (a NAME that is no test's
+whole name selects every test containing it); --list names them.
 """
 
 import atexit
@@ -19,18 +21,22 @@ import os
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TOP / "scripts" / "lab"))
+sys.path.insert(0, str(TOP / "tests" / "lib"))
 import lab  # noqa: E402
+import tap  # noqa: E402
+from wait import wait_for  # noqa: E402
 
 BUILD = Path(os.environ.get("APPDEP_BUILD", TOP / "build"))
 DUMP = BUILD / "meson" / "monitor" / "appdep-dump"
 PROFILE = BUILD / "lab" / "profile.json"
 PROGS = ("tcpcli", "tcpsrv")
 ARM_TIMEOUT = 60
+SETTLE_TIMEOUT = 10         # emitted records reach the tracer's file
+CLOSE_TIMEOUT = 30          # a server's last close after its client's
 
 
 class Tracer:
@@ -93,17 +99,18 @@ def arm(guest, timeout=ARM_TIMEOUT):
             time.sleep(0.05)
 
 
-def settle(guest, tracer, timeout=10):
+def settle(guest, tracer, timeout=SETTLE_TIMEOUT):
     """Wait until every record QEMU emitted reached the tracer's file."""
-    deadline = time.monotonic() + timeout
-    while True:
-        info = guest.qmp.execute("x-query-appdep")
-        if len(tracer.records()) >= info["records-emitted"]:
-            return info
-        if time.monotonic() > deadline:
-            raise lab.LabError(f"{guest.name}: {info['records-emitted']} "
-                               f"emitted, {len(tracer.records())} received")
-        time.sleep(0.1)
+    last = {}
+
+    def arrived():
+        last["info"] = guest.qmp.execute("x-query-appdep")
+        return len(tracer.records()) >= last["info"]["records-emitted"]
+    wait_for(arrived, timeout, f"{guest.name}: every emitted record at the "
+             "tracer", step=0.1, detail=lambda: (
+                 f"{last['info']['records-emitted']} emitted, "
+                 f"{len(tracer.records())} received"))
+    return last["info"]
 
 
 def gt_key(e):
@@ -203,10 +210,8 @@ def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
             after_arm(srv, cli)
         assert cli.wait_done(timeout=240) == 0, "client failed"
         # the server's last close comes a moment after the client's
-        deadline = time.monotonic() + 30
-        while sum(1 for e in srv.gt() if e["op"] == "close") < conns:
-            assert time.monotonic() < deadline, "server did not close"
-            time.sleep(0.2)
+        wait_for(lambda: sum(1 for e in srv.gt() if e["op"] == "close") >=
+                 conns, CLOSE_TIMEOUT, "server's closes", step=0.2)
         infos = {g.name: settle(g, tracers[g.name]) for g in guests}
         recs = {n: t.records() for n, t in tracers.items()}
         for t in tracers.values():
@@ -217,12 +222,8 @@ def run_pair(server_cmd, client_cmd, conns, reqs, nbytes, reply, smp=1,
         return gt, recs, infos
 
 
-TESTS = []
-
-
-def test(fn):
-    TESTS.append(fn)
-    return fn
+suite = tap.Suite(after_each=Tracer.stop_all, timing=True)
+test = suite.test
 
 
 @test
@@ -318,8 +319,8 @@ def kernel_6_12():
     """bookworm-backports 6.12 guests (pcpu_hot, IBT, other offsets)"""
     dirs = sorted((BUILD / "kernels").glob(
         "linux-image-6.12*-cloud-amd64-unsigned"))
-    if not dirs:
-        return "SKIP no 6.12 kernel in build/kernels"
+    # scripts/lab/fetch-kernels.sh fetches it: missing is a failure
+    assert dirs, "no 6.12 kernel in build/kernels"
     gt, recs, infos = run_pair(
         "tcpsrv 8080",
         "tcpcli 10.0.0.1 8080 --conns 2 --reqs 3 --bytes 100 --threads 2",
@@ -387,8 +388,8 @@ def syscall_layer_kernel_6_12():
     """syscall layer on the 6.12 kernel"""
     dirs = sorted((BUILD / "kernels").glob(
         "linux-image-6.12*-cloud-amd64-unsigned"))
-    if not dirs:
-        return "SKIP no 6.12 kernel in build/kernels"
+    # scripts/lab/fetch-kernels.sh fetches it: missing is a failure
+    assert dirs, "no 6.12 kernel in build/kernels"
     gt, recs, infos = syscall_layer(
         server_cmd="tcpsrv 8080",
         client_cmd="tcpcli 10.0.0.1 8080 --conns 2 --reqs 3 --bytes 100 "
@@ -405,8 +406,8 @@ def wrong_profile_refused():
     generic = sorted((BUILD / "kernels").glob(
         "linux-image-6.1.*-amd64-unsigned/boot/vmlinuz-*"))
     generic = [g for g in generic if "cloud" not in g.name]
-    if not generic:
-        return "SKIP no generic 6.1 kernel in build/kernels"
+    # scripts/lab/fetch-kernels.sh fetches it: missing is a failure
+    assert generic, "no generic 6.1 kernel in build/kernels"
     with lab.Lab() as l:
         other = make_profile(generic[-1], Path(l.workdir) / "generic.json")
         t = Tracer(l.workdir, "g")
@@ -512,11 +513,9 @@ def three_tier_map_and_trajectories():
         for n in names:
             arm(guests[n])
         assert guests["client"].wait_done(timeout=240) == 0, "client failed"
-        deadline = time.monotonic() + 30
-        while sum(1 for e in guests["web"].gt() if e["op"] == "close") < \
-                conns + conns * reqs:
-            assert time.monotonic() < deadline, "web did not close"
-            time.sleep(0.2)
+        wait_for(lambda: sum(1 for e in guests["web"].gt()
+                             if e["op"] == "close") >= conns + conns * reqs,
+                 CLOSE_TIMEOUT, "web's closes", step=0.2)
         for n in names:
             settle(guests[n], tracers[n])
         Tracer.stop_all()
@@ -569,42 +568,9 @@ def inspection_off_no_records():
     return "0 records"
 
 
-def run_tests(tests, skip=lambda fn: None):
-    """Run @tests (filtered by the command line's names), print TAP.
-
-    @skip(fn) returns a reason to skip @fn, or None."""
-    tests = [t for t in tests
-             if not sys.argv[1:] or any(a in t.__name__ for a in sys.argv[1:])]
-    print(f"1..{len(tests)}", flush=True)
-    failed = 0
-    for i, fn in enumerate(tests, 1):
-        why = skip(fn)
-        if why:
-            print(f"ok {i} - {fn.__name__} # SKIP {why}", flush=True)
-            continue
-        t0 = time.monotonic()
-        try:
-            detail = fn()
-            if detail.startswith("SKIP"):
-                print(f"ok {i} - {fn.__name__} # {detail}", flush=True)
-                continue
-            print(f"ok {i} - {fn.__name__}: {fn.__doc__} ({detail}, "
-                  f"{time.monotonic() - t0:.0f}s)", flush=True)
-        except Exception:
-            failed += 1
-            print(f"not ok {i} - {fn.__name__}: {fn.__doc__}", flush=True)
-            for line in traceback.format_exc().splitlines():
-                print(f"# {line}", flush=True)
-        finally:
-            Tracer.stop_all()
-    return 1 if failed else 0
-
-
 def main():
-    if not PROFILE.exists():
-        print(f"1..0 # SKIP no profile at {PROFILE} (run make lab)")
-        return 77
-    return run_tests(TESTS)
+    return suite.main(require=[(PROFILE.exists(),
+                                f"a profile at {PROFILE} (make lab)")])
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ that does not work, as on the project's CI machines), a bounded probe
 finds that out first and every test is skipped with the reason.
 
 TAP output. Run as root (like test_boot.py).  APPDEP_KVM_PROBE_S sets the
-probe's bound (default 20 s).
+probe's bound (default 20 s).  test_kvm.py [NAME...] runs the named tests;
+--list names them.  The probe's answer is the only reason a test here may
+skip; a missing profile fails the suite.
 """
 
 import os
@@ -19,24 +21,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_boot as tb  # noqa: E402
 from test_boot import lab  # noqa: E402
+import tap  # noqa: E402  (test_boot put tests/lib on the path)
 
 PROBE_S = float(os.environ.get("APPDEP_KVM_PROBE_S", lab.KVM_PROBE_TIMEOUT))
 
-TESTS = []
+suite = tap.Suite(after_each=tb.Tracer.stop_all, timing=True)
 
 
 def test(fn):
     """A test that needs a KVM guest to make progress."""
     fn.needs_progress = True
-    TESTS.append(fn)
-    return fn
+    return suite.test(fn)
 
 
 def test_kvm_starts(fn):
     """A test that only needs KVM to start a VM (not to run it)."""
     fn.needs_progress = False
-    TESTS.append(fn)
-    return fn
+    return suite.test(fn)
 
 
 @test_kvm_starts
@@ -171,14 +172,16 @@ def kvm_gdb_cannot_take_appdep_slots():
 
 
 def main():
+    if "--list" in sys.argv[1:]:
+        return suite.main()
     if not tb.PROFILE.exists():
-        print(f"1..0 # SKIP no profile at {tb.PROFILE} (run make lab)")
-        return 77
+        return suite.main(require=[(False, f"a profile at {tb.PROFILE} "
+                                    "(make lab)")])
     t0 = time.monotonic()
     usable, why = lab.kvm_usable(timeout=PROBE_S)
     print(f"# KVM probe ({time.monotonic() - t0:.0f}s): {why}", flush=True)
     startable = usable or "no progress" in why
-    return tb.run_tests(TESTS, lambda fn: None if (
+    return suite.main(skip=lambda fn: None if (
         usable if fn.needs_progress else startable) else why)
 
 

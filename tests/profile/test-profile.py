@@ -7,7 +7,9 @@ values verified by hand (DESIGN.md section 4 for 6.1.0-56), and checks that
 broken or foreign inputs fail with exit status 1 and a clear message.
 
 Usage: test-profile.py [--tool PATH] [--kernels DIR]
-Exit status: 0 pass, 1 fail, 77 skip (no kernels, or no tool).
+Exit status: 0 pass, 1 fail.  A tool that is not built or a kernel cache
+that is empty is a failure: the build fetches the kernels, and a test that
+cannot run must not pass.
 """
 
 import argparse
@@ -24,7 +26,6 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-SKIP = 77
 
 REQUIRED_SYMBOLS = ["entry_SYSCALL_64", "linux_banner", "page_offset_base",
                     "this_cpu_off", "tcp_sendmsg", "tcp_close",
@@ -175,9 +176,9 @@ def main():
         "APPDEP_KERNEL_DIR", os.path.join(REPO, "build/kernels")))
     args = ap.parse_args()
 
-    if not os.access(args.tool, os.X_OK):
-        print(f"# SKIP: {args.tool} not built")
-        return SKIP
+    if not check(os.access(args.tool, os.X_OK),
+                 f"prerequisite: {args.tool} is built"):
+        return 1
     kernels = {
         "6.1 generic": glob.glob(os.path.join(
             args.kernels, "linux-image-6.1.0-*[0-9]-amd64-unsigned/boot/vmlinuz-*")),
@@ -186,10 +187,10 @@ def main():
         "6.12 cloud": glob.glob(os.path.join(
             args.kernels, "linux-image-6.12*-cloud-amd64-unsigned/boot/vmlinuz-*")),
     }
-    if not any(kernels.values()):
-        print(f"# SKIP: no kernels in {args.kernels}: run "
-              "scripts/lab/fetch-kernels.sh")
-        return SKIP
+    if not check(any(kernels.values()),
+                 f"prerequisite: kernels in {args.kernels} (run "
+                 "scripts/lab/fetch-kernels.sh)"):
+        return 1
     for kind, found in kernels.items():
         check(found, f"{kind} kernel present in {args.kernels}")
 

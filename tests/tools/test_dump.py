@@ -1,15 +1,16 @@
 #!/usr/bin/python3
 """appdep-dump on hand-made streams: exact JSON, garbage, truncation.
 
-The records are encoded here independently of hw/appdep/appdep-wire.h,
-from the layout documented there, so the test also pins the format.
-Prints TAP.
+The records are encoded by tests/lib/wire.py, independently of
+hw/appdep/appdep-wire.h, from the layout documented there, so the test
+also pins the format.
+
+Prints TAP.  test_dump.py [NAME...] runs the named tests; --list names them.
 """
 
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -17,28 +18,23 @@ import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
+sys.path.insert(0, os.path.join(TOP, "tests", "lib"))
+import tap  # noqa: E402
+import wire  # noqa: E402
+from wait import wait_for  # noqa: E402
+
 DUMP = os.path.join(TOP, "build/meson/monitor/appdep-dump")
-MAGIC = 0x50444441
-OPS = {"send": 1, "recv": 2, "close": 3}
+SPLIT_PAUSE_S = 0.1             # between the two halves of a split write
 
-results = []
+suite = tap.Suite()
+check = suite.check
+record = wire.record
 
-
-def record(op="send", vm="vm1", pid=100, tid=101, comm="srv", family=4,
-           saddr="10.0.0.1", sport=8080, daddr="10.0.0.2", dport=40000,
-           nbytes=64, seq=1000, time_ns=1_700_000_000_000_000_000, serial=0,
-           version=1, magic=MAGIC, length=176, rtype=1):
-    af = socket.AF_INET6 if family == 6 else socket.AF_INET
-    hdr = struct.pack("<IHHII", magic, version, rtype, length, 0)
-    body = struct.pack("<QQ64sBBHII16s16s16sHHIIQ", time_ns, serial,
-                       vm.encode(), OPS.get(op, op) if isinstance(op, str)
-                       else op, family, 0, pid, tid, comm.encode(),
-                       socket.inet_pton(af, saddr).ljust(16, b"\0"),
-                       socket.inet_pton(af, daddr).ljust(16, b"\0"),
-                       sport, dport, seq, 0, nbytes)
-    rec = hdr + body
-    assert len(rec) == 176, len(rec)
-    return rec
+A = dict(op="send", pid=7, tid=8, comm="web", nbytes=10, seq=5)
+B = dict(op="recv", family=6, saddr="fd00::1", daddr="fd00::2",
+         sport=80, dport=50000, nbytes=3, seq=0xffffffff)
+C = dict(op="close", vm="x" * 64, comm="c" * 16, nbytes=0)
+GOOD = record(**A) + record(**B) + record(**C)
 
 
 def expect(rec_kwargs):
@@ -63,29 +59,25 @@ def run_dump(data, *args):
     return p.returncode, lines, p.stderr
 
 
-def check(name, cond, detail=""):
-    results.append((name, bool(cond), detail))
-
-
-def main():
-    a = dict(op="send", pid=7, tid=8, comm="web", nbytes=10, seq=5)
-    b = dict(op="recv", family=6, saddr="fd00::1", daddr="fd00::2",
-             sport=80, dport=50000, nbytes=3, seq=0xffffffff)
-    c = dict(op="close", vm="x" * 64, comm="c" * 16, nbytes=0)
-    good = record(**a) + record(**b) + record(**c)
-    rc, lines, err = run_dump(good)
+@suite.test
+def exact():
+    """three records: exact keys, values and key order"""
+    rc, lines, err = run_dump(GOOD)
     check("exact keys and values", rc == 0 and lines ==
-          [expect(a), expect(b), expect(c)], f"{rc} {lines} {err}")
+          [expect(A), expect(B), expect(C)], f"{rc} {lines} {err}")
     check("key order", lines and list(lines[0]) == [
         "time_ns", "vm", "op", "pid", "tid", "comm", "family", "saddr",
         "sport", "daddr", "dport", "bytes", "seq"])
 
-    # garbage in front, between, a bad version and an unknown type
+
+@suite.test
+def garbage():
+    """garbage in front, between, a bad version and an unknown type"""
     junk = b"\x00garbage\xff" * 3
     bad_version = record(version=9)
-    unknown = struct.pack("<IHHII", MAGIC, 1, 77, 32, 0) + b"u" * 16
-    data = junk + record(**a) + bad_version + record(**b) + unknown + \
-        record(**c)
+    unknown = wire.header(77, 32) + b"u" * 16
+    data = junk + record(**A) + bad_version + record(**B) + unknown + \
+        record(**C)
     rc, lines, err = run_dump(data)
     check("garbage skipped", [l["op"] for l in lines] ==
           ["send", "recv", "close"], f"{lines} {err}")
@@ -93,12 +85,18 @@ def main():
           f"offset {len(junk) + 176}:" in err and "unknown record type" in err,
           err)
 
-    # a record cut short at the end of the stream
-    rc, lines, err = run_dump(record(**a) + record(**b)[:100])
+
+@suite.test
+def truncated():
+    """a record cut short at the end of the stream"""
+    rc, lines, err = run_dump(record(**A) + record(**B)[:100])
     check("truncated tail", rc == 2 and len(lines) == 1 and
           "offset 176: truncated" in err, err)
 
-    # hostile text fields are escaped, out-of-range fields rejected
+
+@suite.test
+def hostile_fields():
+    """hostile text fields are escaped, out-of-range fields rejected"""
     evil = record(comm="")
     evil = evil[:108] + b'a"\\\n\x01\xe9' + evil[114:]
     rc, lines, err = run_dump(evil + record(op=9) + record(family=5))
@@ -106,44 +104,53 @@ def main():
           lines[0]["comm"] == 'a"\\\n\x01\xe9', f"{lines} {err}")
     check("bad fields", err.count("field out of range") == 2, err)
 
-    # a length field that lies (too big) must not swallow the next record
+
+@suite.test
+def lying_length():
+    """a length field that lies (too big) does not swallow the next record"""
     liar = record(length=1 << 30)
-    rc, lines, err = run_dump(liar + record(**a))
+    rc, lines, err = run_dump(liar + record(**A))
     check("lying length", len(lines) == 1 and lines[0]["pid"] == 7, err)
 
-    # --listen: a unix socket that QEMU would connect to
+
+@suite.test
+def listen():
+    """--listen: a unix socket that QEMU would connect to, split writes"""
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "rec.sock")
         p = subprocess.Popen([DUMP, "--listen", path, "--once"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
-        for _ in range(100):
-            if os.path.exists(path):
-                break
-            time.sleep(0.05)
-        s = socket.socket(socket.AF_UNIX)
-        s.connect(path)
-        s.sendall(good[:50])
-        time.sleep(0.1)
-        s.sendall(good[50:])
-        s.close()
-        out, err = p.communicate(timeout=10)
+        try:
+            wait_for(lambda: os.path.exists(path), 5, "listening socket")
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            # a record split across writes: the first part must be waited
+            # for, not taken as a truncated record (the pause lets the
+            # reader see it alone; a shorter one only tests less)
+            s.sendall(GOOD[:50])
+            time.sleep(SPLIT_PAUSE_S)
+            s.sendall(GOOD[50:])
+            s.close()
+            out, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         lines = [json.loads(l) for l in out.splitlines()]
         check("listen socket, split writes", p.returncode == 0 and
               [l["op"] for l in lines] == ["send", "recv", "close"], err)
 
+
+@suite.test
+def command_line():
+    """--help and a missing file"""
     p = subprocess.run([DUMP, "--help"], capture_output=True, text=True)
     check("--help", p.returncode == 0 and "--listen" in p.stdout)
     p = subprocess.run([DUMP, "/nonexistent"], capture_output=True, text=True)
     check("missing file", p.returncode == 1 and "/nonexistent" in p.stderr)
 
-    print(f"1..{len(results)}")
-    for i, (name, ok, detail) in enumerate(results, 1):
-        print(f"{'ok' if ok else 'not ok'} {i} - {name}")
-        if not ok:
-            print("# " + str(detail).replace("\n", "\n# "))
-    return 0 if all(ok for _, ok, _ in results) else 1
-
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(suite.main(require=[(os.access(DUMP, os.X_OK),
+                                  f"{DUMP} is built")]))
