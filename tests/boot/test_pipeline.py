@@ -61,6 +61,9 @@ TRAFFIC_BEFORE_KILL = 100
 OUTAGE_TIMEOUT = 30                 # the daemon notices and holds data
 STORE_TIMEOUT = 30                  # the replay reaches LMDB
 EMITTER_QUIET_S = 2                 # emitted counters still: workload over
+# committed messages still: the converter has finished the last requests
+# (a message is final 2 s after its last record, flushed every 1 s)
+CONVERTED_QUIET_S = 4
 # the quiet spell before the junk peer: longer than any connect or I/O
 # timeout of the daemon (FWD_CONNECT_TIMEOUT_S is 5)
 QUIET_SPELL_S = 7
@@ -143,6 +146,12 @@ class Scenario:
                 lambda: sum(self.guests[n].qmp.execute("x-query-appdep")
                             ["records-emitted"] for n in NAMES),
                 WORKLOAD_TIMEOUT, EMITTER_QUIET_S, "records emitted")
+            # a request still inside the converter's lateness window has
+            # no response yet (end_ns 0): wait until the server has
+            # committed the messages of the last ones
+            wait_stable(lambda: self.api.get("/v1/status")[1]["messages"],
+                        WORKLOAD_TIMEOUT, CONVERTED_QUIET_S,
+                        "messages committed")
         return self.emitted
 
 
