@@ -97,6 +97,40 @@ bool appdep_mem_read(const AppdepKernel *k, CPUState *cs, uint64_t va,
     return appdep_mem_read_phys(cs->as, off, buf, len);
 }
 
+/*
+ * Typed little-endian reads of kernel objects, as appdep_mem_read().
+ * False when the memory is not readable RAM.
+ */
+bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint64_t *v)
+{
+    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
+        return false;
+    }
+    *v = le64_to_cpu(*v);
+    return true;
+}
+
+bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint32_t *v)
+{
+    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
+        return false;
+    }
+    *v = le32_to_cpu(*v);
+    return true;
+}
+
+bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint16_t *v)
+{
+    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
+        return false;
+    }
+    *v = le16_to_cpu(*v);
+    return true;
+}
+
 #define PTE_PRESENT     (1ULL << 0)
 #define PTE_LARGE       (1ULL << 7)
 #define PTE_ADDR_MASK   0x000ffffffffff000ULL

@@ -84,8 +84,14 @@ static int appdep_fill(AppdepRun *run, CPUState *cs, AppdepHookKind kind,
 
     memset(rec, 0, sizeof(*rec));
     qatomic_inc(&run->hits[kind]);
-    ret = appdep_linux_event(&run->profile, &run->kernel, cs, kind, regs,
-                             rec, why);
+    /* the syscall layer sits above the Linux walkers, not inside them */
+    if (appdep_hook_is_syscall(kind)) {
+        ret = appdep_syscall_event(&run->profile, &run->kernel, cs, kind,
+                                   regs, rec, why);
+    } else {
+        ret = appdep_linux_event(&run->profile, &run->kernel, cs, kind, regs,
+                                 rec, why);
+    }
     if (ret == 0) {
         qatomic_inc(&run->filtered);
         return 0;

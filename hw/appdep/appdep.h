@@ -222,14 +222,22 @@ bool appdep_mem_read_user(CPUState *cs, uint64_t cr3, uint64_t va,
 bool appdep_mem_read(const AppdepKernel *k, CPUState *cs, uint64_t va,
                      void *buf, size_t len);
 bool appdep_mem_read_virt(CPUState *cs, uint64_t va, void *buf, size_t len);
+/* Little-endian integers, read as appdep_mem_read() does. */
+bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint64_t *v);
+bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint32_t *v);
+bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint16_t *v);
 
 /* appdep-linux.c */
 bool appdep_linux_probe(const AppdepProfile *p, CPUState *cs, uint64_t lstar,
                         AppdepKernel *k, Error **errp);
 /*
- * Fill @rec for a hook of @kind from guest memory.  Returns 1 for a
- * record, 0 when the event is not TCP over IPv4/IPv6 (filtered), -1
- * when guest memory is bad, with a static reason in *@why.
+ * Fill @rec for a function hook (send, recv, close) of @kind from guest
+ * memory.  Returns 1 for a record, 0 when the event is not TCP over
+ * IPv4/IPv6 (filtered), -1 when guest memory is bad, with a static
+ * reason in *@why.  vCPU thread.
  */
 int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
                        CPUState *cs, AppdepHookKind kind,
@@ -256,14 +264,11 @@ bool appdep_linux_tcp_op(const AppdepProfile *p, const AppdepKernel *k,
                          CPUState *cs, uint64_t sk, uint8_t op,
                          uint64_t bytes, AppdepThreadRecord *rec,
                          const char **why);
-bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint64_t *v);
-bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint32_t *v);
-bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint16_t *v);
 
-/* appdep-syscall.c: as appdep_linux_event(), for the syscall hooks */
+/*
+ * appdep-syscall.c: as appdep_linux_event(), for the syscall hooks.  A
+ * layer above appdep-linux.c, whose walkers it uses.
+ */
 int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
                          CPUState *cs, AppdepHookKind kind,
                          const AppdepRegs *r, AppdepThreadRecord *rec,
