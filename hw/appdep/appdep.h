@@ -1,17 +1,19 @@
 /*
  * appdep: hypervisor-level tracing of guest TCP threads (internal API)
  *
- * Layers, one file each:
+ * Layers, one file each (a file calls only the ones listed below it,
+ * except the hook providers, which call back into the hook entry):
+ *   appdep-qmp.c      QMP and HMP commands
  *   appdep.c          object, lifecycle, arm/disarm, output drain
- *   appdep-profile.c  kernel profile (symbols and struct offsets)
- *   appdep-mem.c      bounded, RAM-only guest memory reads
- *   appdep-linux.c    Linux walkers: KASLR, per-cpu, current, struct sock
+ *   appdep-hook.c     the hook entry (vCPU thread): fill, stamp, push
  *   appdep-syscall.c  syscall-layer walkers: syscall number, fd -> socket
+ *   appdep-linux.c    Linux walkers: KASLR, per-cpu, current, struct sock
+ *   appdep-mem.c      bounded, RAM-only guest memory reads, typed reads
+ *   appdep-profile.c  kernel profile (symbols and struct offsets)
  *   appdep-choice.c   the rule that chooses the hook mechanism
  *   appdep-ring.c     per-vCPU single-producer record rings
  *   appdep-tcg.c      hook provider: TCG translation-time helper call
  *   appdep-kvm.c      hook provider: KVM hardware debug registers
- *   appdep-qmp.c      QMP and HMP commands
  *
  * A hook provider installs the hooks and, on the vCPU thread that hits
  * one, calls appdep_hook_fire() with the register values the
@@ -194,6 +196,8 @@ AppdepState *appdep_find(const char *id, Error **errp);
 bool appdep_arm(AppdepState *s, AppdepInspectReason reason, Error **errp);
 bool appdep_disarm(AppdepState *s, AppdepInspectReason reason, Error **errp);
 AppdepInfo *appdep_info(AppdepState *s);
+
+/* appdep-hook.c */
 /*
  * A hook of @kind fired on @cs.  vCPU thread: never blocks, never
  * allocates; the record goes to the vCPU's ring or is counted as a drop.
