@@ -256,6 +256,6 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
     }
 
 bad:
-    trace_appdep_linux_bad_event(kind, *why);
+    trace_appdep_linux_event_bad(kind, *why);
     return -1;
 }

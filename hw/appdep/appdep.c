@@ -23,7 +23,6 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-events-appdep.h"
-#include "qemu/error-report.h"
 #include "qemu/cutils.h"
 #include "qemu/timer.h"
 #include "qemu/uuid.h"
@@ -42,7 +41,11 @@
 #include "hw/appdep/appdep-choice.h"
 #include "trace.h"
 
-/* The armed object, if any: the TCG helper reaches its run through it. */
+/*
+ * The armed object, if any: the hook providers keep one hook set for the
+ * whole VM, so one object at a time may inspect it.  (The providers reach
+ * the run through their own hook set, not through this pointer.)  BQL.
+ */
 static AppdepState *appdep_armed_state;
 
 static const char *appdep_id(AppdepState *s)
@@ -186,7 +189,7 @@ static bool appdep_choose_mechanism(AppdepState *s, bool hooked[],
         .syscall_available = s->run->profile.has_syscall,
     };
     AppdepChoice c;
-    char err[256];
+    char err[APPDEP_CHOICE_TEXT_LEN];
     unsigned i;
 
     *prov = NULL;
@@ -525,6 +528,11 @@ static void appdep_instance_init(Object *obj)
 {
     AppdepState *s = APPDEP(obj);
 
+    /*
+     * For qtests only: the fake guest of tests/qtest/appdep-test.c never
+     * sets MSR_LSTAR, so the test gives its value.  Read only under qtest
+     * (appdep_arm()); the x- prefix says it is not a stable interface.
+     */
     object_property_add_uint64_ptr(obj, "x-lstar", &s->x_lstar,
                                    OBJ_PROP_FLAG_READWRITE);
 }
