@@ -140,6 +140,11 @@ static bool appdep_kvm_arm(AppdepState *s, const uint64_t *addr,
     return true;
 }
 
+/*
+ * Main loop, BQL.  The hook set is unpublished before this returns, so
+ * no hit that starts later can reach the run, which the object frees
+ * with call_rcu() once deleted (as in appdep-tcg.c).
+ */
 static void appdep_kvm_disarm(AppdepState *s)
 {
     AppdepKvmHooks *old;

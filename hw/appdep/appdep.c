@@ -465,7 +465,13 @@ static void appdep_finalize(Object *obj)
         timer_free(s->rearm_timer);
         qemu_chr_fe_deinit(&s->chr, false);
         g_byte_array_free(s->pending, true);
-        /* a vCPU may still be inside a hook: free after a grace period */
+        /*
+         * A vCPU may still be inside a hook: free after a grace period.
+         * This is enough because inspection is off (can_be_deleted) and
+         * the providers unpublish their hook set, the only way a vCPU
+         * reaches the run, synchronously in disarm: a hook that starts
+         * now cannot find the run any more.
+         */
         call_rcu(s->run, appdep_run_free, rcu);
     }
     g_free(s->mechanism_reason);

@@ -134,9 +134,11 @@ typedef struct AppdepRing {
 } AppdepRing;
 
 /*
- * Everything the vCPU hot path touches.  Reached through an RCU pointer
- * and freed with call_rcu(), so a vCPU still inside a hook when the
- * object goes away never sees freed memory.
+ * Everything the vCPU hot path touches.  Reached through the hook
+ * provider's RCU-published hook set, which disarm unpublishes before it
+ * returns (the object can be deleted only once disarmed), and freed with
+ * call_rcu(), so a vCPU still inside a hook when the object goes away
+ * never sees freed memory.
  */
 typedef struct AppdepRun {
     struct rcu_head rcu;
