@@ -9,6 +9,10 @@
 #include <string.h>
 #include "appdep-choice.h"
 
+/* The first part of a reason that choose_syscall() completes. */
+#define APPDEP_CHOICE_WHY_LEN   128
+
+/* Write a reason or an error text into a caller's buffer (truncated). */
 #define SAY(buf, len, ...) snprintf((buf), (len), __VA_ARGS__)
 
 static const char *accel_name(AppdepAccelKind a)
@@ -46,7 +50,7 @@ static bool choose_syscall(const AppdepChoiceInput *in, AppdepChoice *out,
 bool appdep_choose(const AppdepChoiceInput *in, AppdepChoice *out,
                    char *err, unsigned errlen)
 {
-    char why[128];
+    char why[APPDEP_CHOICE_WHY_LEN];
 
     memset(out, 0, sizeof(*out));
     if (in->accel == APPDEP_ACCEL_OTHER) {

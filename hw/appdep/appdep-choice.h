@@ -48,15 +48,22 @@ typedef struct AppdepChoiceInput {
     unsigned debugregs;         /* debug registers free for appdep */
 } AppdepChoiceInput;
 
+/* Room for a reason or an error text (the longest is ~230 bytes). */
+#define APPDEP_CHOICE_TEXT_LEN  256
+
 typedef struct AppdepChoice {
     bool syscall_layer;         /* else the TCP functions */
     bool debugregs;             /* KVM debug registers, else TCG */
-    char reason[256];           /* why: for x-query-appdep */
+    char reason[APPDEP_CHOICE_TEXT_LEN];    /* why: for x-query-appdep */
 } AppdepChoice;
 
 /*
  * Choose.  Returns true and fills @out, or false with the reason in
- * @err (of @errlen bytes).
+ * @err (of @errlen bytes, APPDEP_CHOICE_TEXT_LEN is enough).
+ *
+ * The error is a caller's buffer rather than an Error **: this file is
+ * plain C without QEMU, so that the unit test links it alone; the
+ * caller (appdep.c) turns the text into an Error.
  */
 bool appdep_choose(const AppdepChoiceInput *in, AppdepChoice *out,
                    char *err, unsigned errlen);

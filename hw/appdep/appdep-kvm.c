@@ -2,9 +2,10 @@
  * appdep: KVM hook provider (hardware debug registers)
  *
  * Each hooked address takes one x86 debug register as an instruction
- * breakpoint, in the slots appdep owns inside target/i386/kvm/kvm.c
- * (gdb can neither take nor wipe them, and is told so when it wants
- * one).  A hit is a KVM_EXIT_DEBUG handled on the vCPU thread before the
+ * breakpoint, in slots reserved with kvm_x86_reserve_hw_breakpoints()
+ * (target/i386/kvm: gdb can neither take nor wipe them, and is told
+ * that appdep holds them when it wants one).  A hit is a KVM_EXIT_DEBUG
+ * that kvm.c hands to appdep_kvm_hit() on the vCPU thread before the
  * BQL is taken and before the re-inject logic: the registers come from
  * KVM_GET_REGS/KVM_GET_SREGS (no full state synchronisation), the hook
  * runs, and the vCPU resumes with RFLAGS.RF set, so the guest neither
@@ -73,7 +74,10 @@ static bool appdep_kvm_set_rf(CPUState *cs, struct kvm_regs *kr)
     return !kvm_vcpu_ioctl(cs, KVM_SET_REGS, kr);
 }
 
-/* A debug exit for appdep's addresses.  vCPU thread, no BQL. */
+/*
+ * A debug exit for appdep's slots, bit i of @hits for the hook set's
+ * i-th address (KVMHwBreakpointOwner.hit).  vCPU thread, no BQL.
+ */
 static bool appdep_kvm_hit(CPUState *cs, unsigned hits)
 {
     AppdepKvmHooks *h;
@@ -106,6 +110,13 @@ static bool appdep_kvm_hit(CPUState *cs, unsigned hits)
     return appdep_kvm_set_rf(cs, &kr);
 }
 
+/* Who holds the reserved slots, for kvm.c and gdb's error. */
+static const KVMHwBreakpointOwner appdep_kvm_owner = {
+    .name = "appdep",
+    .how_to_free = "disable its inspection (x-appdep-inspect) to free them",
+    .hit = appdep_kvm_hit,
+};
+
 static bool appdep_kvm_arm(AppdepState *s, const uint64_t *addr,
                            Error **errp)
 {
@@ -128,11 +139,11 @@ static bool appdep_kvm_arm(AppdepState *s, const uint64_t *addr,
         h->kind[h->n++] = i;
     }
     qatomic_rcu_set(&appdep_kvm_hooks, h);
-    ret = kvm_x86_appdep_set_debugregs(dr, h->n, appdep_kvm_hit);
+    ret = kvm_x86_reserve_hw_breakpoints(&appdep_kvm_owner, dr, h->n);
     if (ret < 0) {
         error_setg(errp, "cannot take %u debug registers: %u are free "
                    "(a debugger holds the others)", h->n,
-                   kvm_x86_appdep_free_debugregs());
+                   kvm_x86_free_hw_breakpoints());
         qatomic_rcu_set(&appdep_kvm_hooks, NULL);
         g_free_rcu(h, rcu);
         return false;
@@ -140,11 +151,16 @@ static bool appdep_kvm_arm(AppdepState *s, const uint64_t *addr,
     return true;
 }
 
+/*
+ * Main loop, BQL.  The hook set is unpublished before this returns, so
+ * no hit that starts later can reach the run, which the object frees
+ * with call_rcu() once deleted (as in appdep-tcg.c).
+ */
 static void appdep_kvm_disarm(AppdepState *s)
 {
     AppdepKvmHooks *old;
 
-    kvm_x86_appdep_clear_debugregs();
+    kvm_x86_release_hw_breakpoints();
     old = qatomic_xchg(&appdep_kvm_hooks, NULL);
     if (old) {
         g_free_rcu(old, rcu);
@@ -163,5 +179,5 @@ const AppdepHookProvider *appdep_kvm_provider(void)
 
 unsigned appdep_kvm_free_debugregs(void)
 {
-    return kvm_x86_appdep_free_debugregs();
+    return kvm_x86_free_hw_breakpoints();
 }

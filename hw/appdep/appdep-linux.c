@@ -88,36 +88,6 @@ bool appdep_linux_probe(const AppdepProfile *p, CPUState *cs, uint64_t lstar,
     return true;
 }
 
-bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint64_t *v)
-{
-    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
-        return false;
-    }
-    *v = le64_to_cpu(*v);
-    return true;
-}
-
-bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint32_t *v)
-{
-    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
-        return false;
-    }
-    *v = le32_to_cpu(*v);
-    return true;
-}
-
-bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint16_t *v)
-{
-    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
-        return false;
-    }
-    *v = le16_to_cpu(*v);
-    return true;
-}
-
 static bool is_v4_mapped(const uint8_t *a)
 {
     static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
@@ -247,9 +217,6 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
     bool ok = false;
     int ret;
 
-    if (appdep_hook_is_syscall(kind)) {
-        return appdep_syscall_event(p, k, cs, kind, r, rec, why);
-    }
     /* tcp_cleanup_rbuf(sk, 0): nothing was read, no event; no reads */
     if (kind == APPDEP_HOOK_KIND_RECV && (int32_t)r->rsi <= 0) {
         return 0;
@@ -289,6 +256,6 @@ int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
     }
 
 bad:
-    trace_appdep_linux_bad_event(kind, *why);
+    trace_appdep_linux_event_bad(kind, *why);
     return -1;
 }

@@ -6,11 +6,15 @@
  * read has no device side effect), never fault the guest, never touch
  * the TLB, and are bounded by the caller's length.
  *
- * Kernel objects appdep reads per event (per-cpu area, task_struct,
- * struct sock) live in the direct map, so a virtual address there
- * translates to a guest-physical one by subtracting page_offset_base:
- * no page-table walk on the hot path.  Other addresses (kernel image
- * data at arm time) go through the vCPU's page tables.
+ * Most kernel objects appdep reads per event (per-cpu area, task_struct,
+ * struct sock, struct file) live in the direct map, so a virtual address
+ * there translates to a guest-physical one by subtracting
+ * page_offset_base, without a page-table walk.  Other addresses go
+ * through the vCPU's page tables (cpu_get_phys_page_attrs_debug()): the
+ * kernel image at arm time, and, on the hot path of the syscall layer,
+ * the pt_regs on the vmap'd kernel stack at every hooked syscall.  User
+ * memory (the syscall layer's iovecs) is translated by appdep_walk()
+ * with the CR3 of the hit.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -95,6 +99,40 @@ bool appdep_mem_read(const AppdepKernel *k, CPUState *cs, uint64_t va,
         return appdep_mem_read_virt(cs, va, buf, len);
     }
     return appdep_mem_read_phys(cs->as, off, buf, len);
+}
+
+/*
+ * Typed little-endian reads of kernel objects, as appdep_mem_read().
+ * False when the memory is not readable RAM.
+ */
+bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint64_t *v)
+{
+    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
+        return false;
+    }
+    *v = le64_to_cpu(*v);
+    return true;
+}
+
+bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint32_t *v)
+{
+    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
+        return false;
+    }
+    *v = le32_to_cpu(*v);
+    return true;
+}
+
+bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint16_t *v)
+{
+    if (!appdep_mem_read(k, cs, va, v, sizeof(*v))) {
+        return false;
+    }
+    *v = le16_to_cpu(*v);
+    return true;
 }
 
 #define PTE_PRESENT     (1ULL << 0)

@@ -4,7 +4,8 @@
  * A profile describes one guest kernel build: its banner, the link-time
  * addresses of the symbols appdep needs and the struct member offsets
  * it reads.  scripts/profile/appdep-profile writes it from a vmlinuz;
- * the format is documented in docs/profile.md.  The file is untrusted
+ * the format is documented in docs/profile.md, and the keys are listed
+ * once, for both, in appdep-profile-keys.h.  The file is untrusted
  * input: every field is type- and range-checked here, once, so the hot
  * path can use the values as they are.
  *
@@ -20,20 +21,42 @@
 #include "qobject/qnum.h"
 #include "qobject/qstring.h"
 #include "hw/appdep/appdep.h"
+#include "hw/appdep/appdep-profile-keys.h"
 
-#define APPDEP_PROFILE_FORMAT 1
+/* The keys of appdep-profile-keys.h, with where each goes. */
+typedef struct AppdepProfileKey {
+    const char *name;
+    size_t field;               /* in AppdepProfile */
+    AppdepProfileNeed need;
+} AppdepProfileKey;
 
-static const char *const hook_symbol[APPDEP_HOOK_COUNT] = {
-    [APPDEP_HOOK_KIND_SEND] = "tcp_sendmsg",
-    [APPDEP_HOOK_KIND_RECV] = "tcp_cleanup_rbuf",
-    [APPDEP_HOOK_KIND_CLOSE] = "tcp_close",
-    [APPDEP_HOOK_KIND_SYSCALL_ENTER] = "do_syscall_64",
-    [APPDEP_HOOK_KIND_SYSCALL_EXIT] = "syscall_return_site",
+static const AppdepProfileKey profile_symbols[] = {
+#define APPDEP_SYMBOL(name, field, need, use) \
+    { name, offsetof(AppdepProfile, field), APPDEP_PROFILE_NEED_##need },
+    APPDEP_PROFILE_SYMBOLS(APPDEP_SYMBOL)
+#undef APPDEP_SYMBOL
+};
+
+static const AppdepProfileKey profile_offsets[] = {
+#define APPDEP_OFFSET(type, member, field, need, use) \
+    { type "." member, offsetof(AppdepProfile, field), \
+      APPDEP_PROFILE_NEED_##need },
+    APPDEP_PROFILE_OFFSETS(APPDEP_OFFSET)
+#undef APPDEP_OFFSET
 };
 
 const char *appdep_hook_symbol(const AppdepProfile *p, AppdepHookKind kind)
 {
-    return hook_symbol[kind];
+    size_t field = offsetof(AppdepProfile, sym_hook) +
+                   kind * sizeof(p->sym_hook[0]);
+    unsigned i;
+
+    for (i = 0; i < ARRAY_SIZE(profile_symbols); i++) {
+        if (profile_symbols[i].field == field) {
+            return profile_symbols[i].name;
+        }
+    }
+    return "?";
 }
 
 static bool get_symbol(QDict *syms, const char *name, uint64_t *val,
@@ -75,57 +98,65 @@ static bool get_offset(QDict *offs, const char *name, uint32_t *val,
 }
 
 /*
- * The syscall layer's symbols and offsets: optional (older profiles lack
- * them), but when one is there they must all be, and be valid.
+ * Whether this profile must have keys of @need.  The syscall layer's are
+ * optional (older profiles lack them), but when its mark is there they
+ * must all be, and be valid.
  */
-static bool get_syscall_layer(AppdepProfile *p, QDict *syms, QDict *offs,
-                              Error **errp)
+static bool profile_wants(const AppdepProfile *p, QDict *syms,
+                          AppdepProfileNeed need)
 {
-    static const struct {
-        const char *name;
-        size_t field;
-    } off[] = {
-        { "task_struct.files", offsetof(AppdepProfile, off_task_files) },
-        { "files_struct.fdt", offsetof(AppdepProfile, off_files_fdt) },
-        { "fdtable.max_fds", offsetof(AppdepProfile, off_fdt_max_fds) },
-        { "fdtable.fd", offsetof(AppdepProfile, off_fdt_fd) },
-        { "file.f_op", offsetof(AppdepProfile, off_file_f_op) },
-        { "file.private_data",
-          offsetof(AppdepProfile, off_file_private_data) },
-        { "socket.sk", offsetof(AppdepProfile, off_socket_sk) },
-        { "sock.sk_protocol", offsetof(AppdepProfile, off_sk_protocol) },
-        { "sock.sk_type", offsetof(AppdepProfile, off_sk_type) },
-        { "pt_regs.orig_ax", offsetof(AppdepProfile, off_regs_orig_ax) },
-        { "pt_regs.ax", offsetof(AppdepProfile, off_regs_ax) },
-        { "pt_regs.di", offsetof(AppdepProfile, off_regs_di) },
-        { "pt_regs.si", offsetof(AppdepProfile, off_regs_si) },
-        { "pt_regs.dx", offsetof(AppdepProfile, off_regs_dx) },
-    };
+    switch (need) {
+    case APPDEP_PROFILE_NEED_ALWAYS:
+        return true;
+    case APPDEP_PROFILE_NEED_CURRENT_TASK:
+        return !p->pcpu_hot;
+    case APPDEP_PROFILE_NEED_PCPU_HOT:
+        return p->pcpu_hot;
+    case APPDEP_PROFILE_NEED_SYSCALL:
+        return qdict_haskey(syms, APPDEP_PROFILE_SYSCALL_MARK);
+    case APPDEP_PROFILE_NEED_OPTIONAL:
+        break;
+    }
+    return false;
+}
+
+/*
+ * The keys of the lists that this profile must have, or may have: those
+ * of the syscall layer when @syscall, else the others.
+ */
+static bool get_keys(AppdepProfile *p, QDict *syms, QDict *offs,
+                     bool syscall, Error **errp)
+{
     unsigned i;
 
-    if (!qdict_haskey(syms, "syscall_return_site")) {
-        return true;                /* no syscall layer in this profile */
-    }
-    if (!get_symbol(syms, "socket_file_ops", &p->sym_socket_file_ops, errp) ||
-        !get_symbol(syms, hook_symbol[APPDEP_HOOK_KIND_SYSCALL_ENTER],
-                    &p->sym_hook[APPDEP_HOOK_KIND_SYSCALL_ENTER], errp) ||
-        !get_symbol(syms, hook_symbol[APPDEP_HOOK_KIND_SYSCALL_EXIT],
-                    &p->sym_hook[APPDEP_HOOK_KIND_SYSCALL_EXIT], errp)) {
-        return false;
-    }
-    for (i = 0; i < ARRAY_SIZE(off); i++) {
-        if (!get_offset(offs, off[i].name,
-                        (uint32_t *)((char *)p + off[i].field), errp)) {
+    for (i = 0; i < ARRAY_SIZE(profile_symbols); i++) {
+        const AppdepProfileKey *k = &profile_symbols[i];
+
+        if ((k->need == APPDEP_PROFILE_NEED_SYSCALL) == syscall &&
+            profile_wants(p, syms, k->need) &&
+            !get_symbol(syms, k->name,
+                        (uint64_t *)((char *)p + k->field), errp)) {
             return false;
         }
     }
-    if (qdict_haskey(offs, "file.f_count")) {
-        if (!get_offset(offs, "file.f_count", &p->off_file_f_count, errp)) {
+    for (i = 0; i < ARRAY_SIZE(profile_offsets); i++) {
+        const AppdepProfileKey *k = &profile_offsets[i];
+        uint32_t *val = (uint32_t *)((char *)p + k->field);
+
+        if ((k->need == APPDEP_PROFILE_NEED_SYSCALL) == syscall &&
+            profile_wants(p, syms, k->need) &&
+            !get_offset(offs, k->name, val, errp)) {
             return false;
         }
-        p->has_f_count = true;
+        /* file.f_count: used when present, by the syscall layer only */
+        if (k->need == APPDEP_PROFILE_NEED_OPTIONAL && syscall &&
+            qdict_haskey(offs, k->name)) {
+            if (!get_offset(offs, k->name, val, errp)) {
+                return false;
+            }
+            p->has_f_count = true;
+        }
     }
-    p->has_syscall = true;
     return true;
 }
 
@@ -135,7 +166,6 @@ static bool appdep_profile_parse_root(AppdepProfile *p, QDict *root,
     QDict *syms, *offs;
     const char *banner, *release, *layout;
     int64_t format;
-    unsigned i;
 
     format = qdict_get_try_int(root, "appdep_profile", -1);
     if (format != APPDEP_PROFILE_FORMAT) {
@@ -167,43 +197,11 @@ static bool appdep_profile_parse_root(AppdepProfile *p, QDict *root,
         error_setg(errp, "profile: 'symbols' and 'offsets' must be objects");
         return false;
     }
-    if (!get_symbol(syms, "entry_SYSCALL_64", &p->sym_entry_syscall_64,
-                    errp) ||
-        !get_symbol(syms, "linux_banner", &p->sym_linux_banner, errp) ||
-        !get_symbol(syms, "page_offset_base", &p->sym_page_offset_base,
-                    errp) ||
-        !get_symbol(syms, "this_cpu_off", &p->sym_this_cpu_off, errp) ||
-        !get_symbol(syms, p->pcpu_hot ? "pcpu_hot" : "current_task",
-                    &p->sym_current, errp)) {
+    if (!get_keys(p, syms, offs, false, errp)) {
         return false;
     }
-    for (i = 0; i < APPDEP_FUNCTION_HOOKS; i++) {
-        if (!get_symbol(syms, hook_symbol[i], &p->sym_hook[i], errp)) {
-            return false;
-        }
-    }
-    if (p->pcpu_hot &&
-        !get_offset(offs, "pcpu_hot.current_task", &p->off_pcpu_hot_current,
-                    errp)) {
-        return false;
-    }
-    if (!get_offset(offs, "task_struct.pid", &p->off_task_pid, errp) ||
-        !get_offset(offs, "task_struct.tgid", &p->off_task_tgid, errp) ||
-        !get_offset(offs, "task_struct.comm", &p->off_task_comm, errp) ||
-        !get_offset(offs, "sock_common.skc_daddr", &p->off_skc_daddr, errp) ||
-        !get_offset(offs, "sock_common.skc_rcv_saddr", &p->off_skc_rcv_saddr,
-                    errp) ||
-        !get_offset(offs, "sock_common.skc_dport", &p->off_skc_dport, errp) ||
-        !get_offset(offs, "sock_common.skc_num", &p->off_skc_num, errp) ||
-        !get_offset(offs, "sock_common.skc_family", &p->off_skc_family,
-                    errp) ||
-        !get_offset(offs, "sock_common.skc_v6_daddr", &p->off_skc_v6_daddr,
-                    errp) ||
-        !get_offset(offs, "sock_common.skc_v6_rcv_saddr",
-                    &p->off_skc_v6_rcv_saddr, errp) ||
-        !get_offset(offs, "tcp_sock.write_seq", &p->off_write_seq, errp) ||
-        !get_offset(offs, "tcp_sock.copied_seq", &p->off_copied_seq, errp) ||
-        !get_syscall_layer(p, syms, offs, errp)) {
+    p->has_syscall = profile_wants(p, syms, APPDEP_PROFILE_NEED_SYSCALL);
+    if (p->has_syscall && !get_keys(p, syms, offs, true, errp)) {
         return false;
     }
     p->banner = g_strdup(banner);

@@ -20,11 +20,11 @@
  * The fd is resolved through the current task's file table to its file,
  * which must be a socket (f_op == socket_file_ops), then to the struct
  * sock, which must be TCP.  What this layer does not see, compared with
- * the function hooks (docs/syscall-layer.md): sendmmsg, recvmmsg,
- * sendfile and splice; 32-bit (int 0x80) callers; the implicit close of
- * a socket when its process exits; and a close() that drops one of
- * several references (after fork or dup) is filtered out, since the
- * connection stays open.
+ * the function hooks (docs/mechanisms.md, "Differences from the function
+ * hooks"): sendmmsg, recvmmsg, sendfile and splice; 32-bit (int 0x80)
+ * callers; the implicit close of a socket when its process exits; and a
+ * close() that drops one of several references (after fork or dup) is
+ * filtered out, since the connection stays open.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -132,8 +132,9 @@ static int fd_to_sock(const AppdepProfile *p, const AppdepKernel *k,
     return 1;
 }
 
-static bool read_reg(const AppdepProfile *p, const AppdepKernel *k,
-                     CPUState *cs, uint64_t regs, uint32_t off, uint64_t *v)
+/* Member @off of the struct pt_regs at @regs. */
+static bool read_reg(const AppdepKernel *k, CPUState *cs, uint64_t regs,
+                     uint32_t off, uint64_t *v)
 {
     return appdep_read_u64(k, cs, regs + off, v);
 }
@@ -158,7 +159,7 @@ int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
         }
     } else {
         regs = r->rsp;
-        if (!read_reg(p, k, cs, regs, p->off_regs_orig_ax, &nr)) {
+        if (!read_reg(k, cs, regs, p->off_regs_orig_ax, &nr)) {
             *why = "pt_regs on the kernel stack is not readable";
             goto bad;
         }
@@ -166,7 +167,7 @@ int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
             nr != NR_RECVMSG) {
             return 0;
         }
-        if (!read_reg(p, k, cs, regs, p->off_regs_ax, &ret)) {
+        if (!read_reg(k, cs, regs, p->off_regs_ax, &ret)) {
             *why = "pt_regs on the kernel stack is not readable";
             goto bad;
         }
@@ -174,7 +175,7 @@ int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
             return 0;               /* nothing received, or an error */
         }
     }
-    if (!read_reg(p, k, cs, regs, p->off_regs_di, &fd)) {
+    if (!read_reg(k, cs, regs, p->off_regs_di, &fd)) {
         *why = "pt_regs is not readable";
         goto bad;
     }
@@ -202,8 +203,8 @@ int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
     case NR_SENDTO:
     case NR_WRITEV:
     case NR_SENDMSG:
-        if (!read_reg(p, k, cs, regs, p->off_regs_si, &a1) ||
-            !read_reg(p, k, cs, regs, p->off_regs_dx, &a2)) {
+        if (!read_reg(k, cs, regs, p->off_regs_si, &a1) ||
+            !read_reg(k, cs, regs, p->off_regs_dx, &a2)) {
             *why = "pt_regs is not readable";
             goto bad;
         }
@@ -248,6 +249,6 @@ int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
     }
 
 bad:
-    trace_appdep_linux_bad_event(kind, *why);
+    trace_appdep_syscall_event_bad(kind, *why);
     return -1;
 }

@@ -7,6 +7,11 @@
  * vCPU thread, and never stops the VM.  Changing the hook set flushes
  * the translation cache so that no stale TB keeps (or lacks) a call.
  *
+ * Lifetime: the hook set points to the object's AppdepRun.  The set is
+ * swapped synchronously when arming and disarming (appdep_tcg_publish),
+ * so the run, freed with call_rcu() after the object is deleted, which
+ * needs inspection off, outlives every reader that can reach it.
+ *
  * The helper is called with TCG_CALL_NO_WG: TCG writes the guest
  * registers back to env before the call, so env holds the arguments of
  * the hooked function.  env->eip is stale inside a TB, which is why the
@@ -58,7 +63,8 @@ static void appdep_tcg_helper(CPUArchState *env, uint32_t kind)
 
     RCU_READ_LOCK_GUARD();
     h = qatomic_rcu_read(&appdep_tcg_hooks);
-    if (h) {
+    /* a TB translated for an earlier set may call for another kind */
+    if (h && kind < APPDEP_HOOK_COUNT && h->addr[kind]) {
         appdep_hook_fire(h->run, env_cpu(env), kind, &regs);
     }
 }
@@ -93,27 +99,39 @@ void appdep_tcg_insn_start(vaddr pc)
 }
 
 /*
- * Swap the hook set and flush the translation cache.  Runs as safe work
- * on a vCPU thread while all vCPUs are quiescent: with one vCPU,
- * tb_flush() from the main loop would flush the code buffer under the
- * running vCPU.
+ * Retranslate everything: hooked TBs gain or lose the call.  Runs as
+ * safe work on a vCPU thread while all vCPUs are quiescent: with one
+ * vCPU, tb_flush() from the main loop would flush the code buffer under
+ * the running vCPU.
  */
-static void appdep_tcg_publish_work(CPUState *cs, run_on_cpu_data data)
+static void appdep_tcg_flush_work(CPUState *cs, run_on_cpu_data data)
 {
-    AppdepTcgHooks *old = qatomic_xchg(&appdep_tcg_hooks, data.host_ptr);
+    tb_flush(cs);
+}
+
+/*
+ * Publish hook set @h (NULL for none) and have the translation cache
+ * flushed before any vCPU runs guest code again.  Main loop, BQL.
+ *
+ * The swap happens here, at once, not in the safe work: that is what
+ * makes object-del after a disarm safe.  Once appdep_tcg_disarm()
+ * returns, no RCU reader can newly find the old set, hence its run, so
+ * the grace period of the call_rcu() that frees the run (at finalize,
+ * later) covers every reader that still holds it.  Were the swap left
+ * to the safe work, a vCPU entering cpu_exec() after that grace period
+ * but before the safe work ran would still load the old set and
+ * dereference its freed run.  Until the flush, TBs translated with the
+ * old set still call the helper, which finds the new set and ignores a
+ * kind the set does not hook.
+ */
+static void appdep_tcg_publish(AppdepTcgHooks *h)
+{
+    AppdepTcgHooks *old = qatomic_xchg(&appdep_tcg_hooks, h);
 
     if (old) {
         g_free_rcu(old, rcu);
     }
-    /* retranslate everything: hooked TBs gain or lose the call */
-    tb_flush(cs);
-}
-
-/* Main loop, BQL.  Takes effect before any vCPU runs guest code again. */
-static void appdep_tcg_publish(AppdepTcgHooks *h)
-{
-    async_safe_run_on_cpu(first_cpu, appdep_tcg_publish_work,
-                          RUN_ON_CPU_HOST_PTR(h));
+    async_safe_run_on_cpu(first_cpu, appdep_tcg_flush_work, RUN_ON_CPU_NULL);
 }
 
 static bool appdep_tcg_arm(AppdepState *s, const uint64_t *addr,

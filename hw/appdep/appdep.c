@@ -11,10 +11,10 @@
  * hit, and streams one fixed-size record per event
  * (hw/appdep/appdep-wire.h) to the chardev.
  *
- * Threads: vCPU threads fill per-vCPU rings (appdep_hook_fire); a
- * main-loop timer drains the rings to the chardev with non-blocking
- * writes.  A slow or absent consumer costs records (counted), never
- * guest time.
+ * Threads: vCPU threads fill per-vCPU rings (appdep_hook_fire(),
+ * appdep-hook.c); a main-loop timer, here, drains the rings to the
+ * chardev with non-blocking writes.  A slow or absent consumer costs
+ * records (counted), never guest time.
  *
  * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -23,7 +23,6 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qapi/qapi-events-appdep.h"
-#include "qemu/error-report.h"
 #include "qemu/cutils.h"
 #include "qemu/timer.h"
 #include "qemu/uuid.h"
@@ -42,7 +41,11 @@
 #include "hw/appdep/appdep-choice.h"
 #include "trace.h"
 
-/* The armed object, if any: the TCG helper reaches its run through it. */
+/*
+ * The armed object, if any: the hook providers keep one hook set for the
+ * whole VM, so one object at a time may inspect it.  (The providers reach
+ * the run through their own hook set, not through this pointer.)  BQL.
+ */
 static AppdepState *appdep_armed_state;
 
 static const char *appdep_id(AppdepState *s)
@@ -71,100 +74,6 @@ AppdepState *appdep_find(const char *id, Error **errp)
         return NULL;
     }
     return APPDEP(obj);
-}
-
-/* ---- vCPU side ------------------------------------------------------ */
-
-static int appdep_fill(AppdepRun *run, CPUState *cs, AppdepHookKind kind,
-                       const AppdepRegs *regs, AppdepThreadRecord *rec,
-                       const char **why)
-{
-    struct timespec ts;
-    int ret;
-
-    memset(rec, 0, sizeof(*rec));
-    qatomic_inc(&run->hits[kind]);
-    ret = appdep_linux_event(&run->profile, &run->kernel, cs, kind, regs,
-                             rec, why);
-    if (ret == 0) {
-        qatomic_inc(&run->filtered);
-        return 0;
-    }
-    /* Bad events take a serial too: every loss leaves a gap. */
-    rec->serial = qatomic_fetch_inc(&run->serial);
-    if (ret < 0) {
-        qatomic_inc(&run->drop_bad_memory);
-        return -1;
-    }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    rec->time_ns = ts.tv_sec * NANOSECONDS_PER_SECOND + ts.tv_nsec;
-    memcpy(rec->vm, run->vm, sizeof(rec->vm));
-    rec->vcpu = cs->cpu_index;
-    return 1;
-}
-
-static void appdep_push(AppdepRun *run, CPUState *cs,
-                        const AppdepThreadRecord *rec)
-{
-    unsigned idx = cs->cpu_index;
-    AppdepRing *ring = idx < run->nrings ?
-                       qatomic_load_acquire(&run->rings[idx]) : NULL;
-
-    if (!ring || !appdep_ring_push(ring, rec)) {
-        qatomic_inc(&run->drop_ring_full);
-    }
-}
-
-void appdep_hook_fire(AppdepRun *run, CPUState *cs, AppdepHookKind kind,
-                      const AppdepRegs *regs)
-{
-    AppdepThreadRecord rec;
-    const char *why;
-    int64_t t0;
-
-    if (!qatomic_read(&run->armed) || kind >= APPDEP_HOOK_COUNT) {
-        return;
-    }
-    t0 = get_clock();
-    if (appdep_fill(run, cs, kind, regs, &rec, &why) > 0) {
-        appdep_push(run, cs, &rec);
-    }
-    qatomic_add(&run->hook_ns, get_clock() - t0);
-}
-
-bool appdep_hook_fire_test(AppdepState *s, AppdepHookKind kind,
-                           const AppdepRegs *regs, AppdepThreadRecord *rec,
-                           Error **errp)
-{
-    CPUState *cs = first_cpu;
-    const char *why = NULL;
-    int ret;
-
-    if (!qtest_enabled()) {
-        error_setg(errp, "x-appdep-test-event is only available under qtest");
-        return false;
-    }
-    if (!qatomic_read(&s->run->armed)) {
-        error_setg(errp, "inspection is not enabled");
-        return false;
-    }
-    if (!s->run->hooked[kind]) {
-        error_setg(errp, "mechanism %s does not hook '%s'",
-                   AppdepMechanism_str(s->mechanism),
-                   AppdepHookKind_str(kind));
-        return false;
-    }
-    ret = appdep_fill(s->run, cs, kind, regs, rec, &why);
-    if (ret < 0) {
-        error_setg(errp, "bad guest memory: %s", why);
-        return false;
-    }
-    if (ret == 0) {
-        error_setg(errp, "filtered: not a TCP/IP event");
-        return false;
-    }
-    appdep_push(s->run, cs, rec);
-    return true;
 }
 
 /* ---- output --------------------------------------------------------- */
@@ -280,7 +189,7 @@ static bool appdep_choose_mechanism(AppdepState *s, bool hooked[],
         .syscall_available = s->run->profile.has_syscall,
     };
     AppdepChoice c;
-    char err[256];
+    char err[APPDEP_CHOICE_TEXT_LEN];
     unsigned i;
 
     *prov = NULL;
@@ -556,7 +465,13 @@ static void appdep_finalize(Object *obj)
         timer_free(s->rearm_timer);
         qemu_chr_fe_deinit(&s->chr, false);
         g_byte_array_free(s->pending, true);
-        /* a vCPU may still be inside a hook: free after a grace period */
+        /*
+         * A vCPU may still be inside a hook: free after a grace period.
+         * This is enough because inspection is off (can_be_deleted) and
+         * the providers unpublish their hook set, the only way a vCPU
+         * reaches the run, synchronously in disarm: a hook that starts
+         * now cannot find the run any more.
+         */
         call_rcu(s->run, appdep_run_free, rcu);
     }
     g_free(s->mechanism_reason);
@@ -619,6 +534,11 @@ static void appdep_instance_init(Object *obj)
 {
     AppdepState *s = APPDEP(obj);
 
+    /*
+     * For qtests only: the fake guest of tests/qtest/appdep-test.c never
+     * sets MSR_LSTAR, so the test gives its value.  Read only under qtest
+     * (appdep_arm()); the x- prefix says it is not a stable interface.
+     */
     object_property_add_uint64_ptr(obj, "x-lstar", &s->x_lstar,
                                    OBJ_PROP_FLAG_READWRITE);
 }

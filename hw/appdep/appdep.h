@@ -1,17 +1,19 @@
 /*
  * appdep: hypervisor-level tracing of guest TCP threads (internal API)
  *
- * Layers, one file each:
+ * Layers, one file each (a file calls only the ones listed below it,
+ * except the hook providers, which call back into the hook entry):
+ *   appdep-qmp.c      QMP and HMP commands
  *   appdep.c          object, lifecycle, arm/disarm, output drain
- *   appdep-profile.c  kernel profile (symbols and struct offsets)
- *   appdep-mem.c      bounded, RAM-only guest memory reads
- *   appdep-linux.c    Linux walkers: KASLR, per-cpu, current, struct sock
+ *   appdep-hook.c     the hook entry (vCPU thread): fill, stamp, push
  *   appdep-syscall.c  syscall-layer walkers: syscall number, fd -> socket
+ *   appdep-linux.c    Linux walkers: KASLR, per-cpu, current, struct sock
+ *   appdep-mem.c      bounded, RAM-only guest memory reads, typed reads
+ *   appdep-profile.c  kernel profile (symbols and struct offsets)
  *   appdep-choice.c   the rule that chooses the hook mechanism
  *   appdep-ring.c     per-vCPU single-producer record rings
  *   appdep-tcg.c      hook provider: TCG translation-time helper call
  *   appdep-kvm.c      hook provider: KVM hardware debug registers
- *   appdep-qmp.c      QMP and HMP commands
  *
  * A hook provider installs the hooks and, on the vCPU thread that hits
  * one, calls appdep_hook_fire() with the register values the
@@ -132,9 +134,11 @@ typedef struct AppdepRing {
 } AppdepRing;
 
 /*
- * Everything the vCPU hot path touches.  Reached through an RCU pointer
- * and freed with call_rcu(), so a vCPU still inside a hook when the
- * object goes away never sees freed memory.
+ * Everything the vCPU hot path touches.  Reached through the hook
+ * provider's RCU-published hook set, which disarm unpublishes before it
+ * returns (the object can be deleted only once disarmed), and freed with
+ * call_rcu(), so a vCPU still inside a hook when the object goes away
+ * never sees freed memory.
  */
 typedef struct AppdepRun {
     struct rcu_head rcu;
@@ -194,6 +198,8 @@ AppdepState *appdep_find(const char *id, Error **errp);
 bool appdep_arm(AppdepState *s, AppdepInspectReason reason, Error **errp);
 bool appdep_disarm(AppdepState *s, AppdepInspectReason reason, Error **errp);
 AppdepInfo *appdep_info(AppdepState *s);
+
+/* appdep-hook.c */
 /*
  * A hook of @kind fired on @cs.  vCPU thread: never blocks, never
  * allocates; the record goes to the vCPU's ring or is counted as a drop.
@@ -222,14 +228,22 @@ bool appdep_mem_read_user(CPUState *cs, uint64_t cr3, uint64_t va,
 bool appdep_mem_read(const AppdepKernel *k, CPUState *cs, uint64_t va,
                      void *buf, size_t len);
 bool appdep_mem_read_virt(CPUState *cs, uint64_t va, void *buf, size_t len);
+/* Little-endian integers, read as appdep_mem_read() does. */
+bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint64_t *v);
+bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint32_t *v);
+bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
+                     uint16_t *v);
 
 /* appdep-linux.c */
 bool appdep_linux_probe(const AppdepProfile *p, CPUState *cs, uint64_t lstar,
                         AppdepKernel *k, Error **errp);
 /*
- * Fill @rec for a hook of @kind from guest memory.  Returns 1 for a
- * record, 0 when the event is not TCP over IPv4/IPv6 (filtered), -1
- * when guest memory is bad, with a static reason in *@why.
+ * Fill @rec for a function hook (send, recv, close) of @kind from guest
+ * memory.  Returns 1 for a record, 0 when the event is not TCP over
+ * IPv4/IPv6 (filtered), -1 when guest memory is bad, with a static
+ * reason in *@why.  vCPU thread.
  */
 int appdep_linux_event(const AppdepProfile *p, const AppdepKernel *k,
                        CPUState *cs, AppdepHookKind kind,
@@ -256,14 +270,11 @@ bool appdep_linux_tcp_op(const AppdepProfile *p, const AppdepKernel *k,
                          CPUState *cs, uint64_t sk, uint8_t op,
                          uint64_t bytes, AppdepThreadRecord *rec,
                          const char **why);
-bool appdep_read_u64(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint64_t *v);
-bool appdep_read_u32(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint32_t *v);
-bool appdep_read_u16(const AppdepKernel *k, CPUState *cs, uint64_t va,
-                     uint16_t *v);
 
-/* appdep-syscall.c: as appdep_linux_event(), for the syscall hooks */
+/*
+ * appdep-syscall.c: as appdep_linux_event(), for the syscall hooks.  A
+ * layer above appdep-linux.c, whose walkers it uses.
+ */
 int appdep_syscall_event(const AppdepProfile *p, const AppdepKernel *k,
                          CPUState *cs, AppdepHookKind kind,
                          const AppdepRegs *r, AppdepThreadRecord *rec,

@@ -17,10 +17,10 @@
 #include "btf-offsets.h"
 #include "decompress.h"
 #include "kallsyms.h"
+#include "appdep-profile-keys.h"
 #include "profile-limits.h"
 #include "vmlinux-elf.h"
 
-#define APPDEP_PROFILE_FORMAT_VERSION   1
 #define EXIT_USAGE                      2
 #define BANNER_PREFIX                   "Linux version "
 #define SYSCALL_ENTRY_SCAN              512     /* bytes of entry_SYSCALL_64 */
@@ -30,51 +30,29 @@ typedef struct MemberRef {
     const char *member;
 } MemberRef;
 
-static const char *const required_syms[] = {
-    "entry_SYSCALL_64", "linux_banner", "page_offset_base", "this_cpu_off",
-    "tcp_sendmsg", "tcp_close", "tcp_cleanup_rbuf", "tcp_recvmsg",
+/* The keys QEMU reads (hw/appdep/appdep-profile-keys.h). */
+typedef struct SymbolKey {
+    const char *name;
+    AppdepProfileNeed need;
+} SymbolKey;
+
+typedef struct MemberKey {
+    MemberRef ref;
+    AppdepProfileNeed need;
+} MemberKey;
+
+static const SymbolKey symbol_keys[] = {
+#define SYMBOL_KEY(name, field, need, use) { name, APPDEP_PROFILE_NEED_##need },
+    APPDEP_PROFILE_SYMBOLS(SYMBOL_KEY)
+#undef SYMBOL_KEY
 };
 
-static const char *const optional_syms[] = {
-    "__x64_sys_sendto", "__x64_sys_sendmsg", "__x64_sys_write",
-    "__x64_sys_close", "__x64_sys_recvfrom", "__x64_sys_read",
-    "do_syscall_64", "socket_file_ops", "init_task", "__start_BTF",
+static const MemberKey member_keys[] = {
+#define MEMBER_KEY(type, member, field, need, use) \
+    { { type, member }, APPDEP_PROFILE_NEED_##need },
+    APPDEP_PROFILE_OFFSETS(MEMBER_KEY)
+#undef MEMBER_KEY
 };
-
-static const MemberRef required_members[] = {
-    { "task_struct", "pid" },
-    { "task_struct", "tgid" },
-    { "task_struct", "comm" },
-    { "task_struct", "files" },
-    { "sock_common", "skc_daddr" },
-    { "sock_common", "skc_rcv_saddr" },
-    { "sock_common", "skc_dport" },
-    { "sock_common", "skc_num" },
-    { "sock_common", "skc_family" },
-    { "sock_common", "skc_v6_daddr" },
-    { "sock_common", "skc_v6_rcv_saddr" },
-    { "tcp_sock", "write_seq" },
-    { "tcp_sock", "copied_seq" },
-};
-
-static const MemberRef optional_members[] = {
-    { "files_struct", "fdt" },
-    { "fdtable", "fd" },
-    { "fdtable", "max_fds" },
-    { "file", "private_data" },
-    { "file", "f_op" },
-    { "socket", "sk" },
-    { "file", "f_count" },
-    { "sock", "sk_protocol" },
-    { "sock", "sk_type" },
-    { "pt_regs", "orig_ax" },
-    { "pt_regs", "ax" },
-    { "pt_regs", "di" },
-    { "pt_regs", "si" },
-    { "pt_regs", "dx" },
-};
-
-static const MemberRef pcpu_hot_current = { "pcpu_hot", "current_task" };
 
 static const char description[] =
     "Reads an x86_64 Linux kernel image (a bzImage vmlinuz compressed with\n"
@@ -235,6 +213,51 @@ static char *read_banner(ProfileCtx *c, const AppdepKsym *sym)
 }
 
 /*
+ * Add the syscall layer's symbols that the kernel has (the return site
+ * aside: see find_syscall_return_site()).  True when QEMU would find all
+ * the symbols and offsets the layer needs: only then may the profile
+ * offer the layer, since QEMU refuses a profile that offers it without
+ * them.
+ */
+static bool json_add_syscall_symbols(ProfileCtx *c)
+{
+    bool ok = true;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(symbol_keys); i++) {
+        const char *name = symbol_keys[i].name;
+        const AppdepKsym *s;
+
+        if (symbol_keys[i].need != APPDEP_PROFILE_NEED_SYSCALL ||
+            !strcmp(name, APPDEP_PROFILE_SYSCALL_MARK)) {
+            continue;
+        }
+        s = appdep_kallsyms_lookup(c->ks, name);
+        if (!s) {
+            ok = false;
+            continue;
+        }
+        if (appdep_kallsyms_count_addrs(c->ks, s->name) > 1) {
+            fprintf(stderr, "appdep-profile: %s: warning: %s is ambiguous, "
+                    "left out\n", c->path, s->name);
+            ok = false;
+            continue;
+        }
+        json_add_symbol(c, s);
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(member_keys); i++) {
+        const MemberKey *k = &member_keys[i];
+        uint32_t off;
+
+        if (k->need == APPDEP_PROFILE_NEED_SYSCALL &&
+            appdep_btf_member_offset(c->btf, k->ref.type, k->ref.member,
+                                     &off) < 0) {
+            ok = false;
+        }
+    }
+    return ok;
+}
+
+/*
  * The syscall-layer provider hooks the instruction after entry_SYSCALL_64's
  * "call do_syscall_64": there the syscall has returned, RSP points to its
  * pt_regs and GS is still the kernel's.  Find that call (opcode e8, rel32)
@@ -277,6 +300,7 @@ static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
     size_t btf_len;
     uint32_t sk_common_off;
     uint64_t return_site;
+    bool syscall_ok;
     int ret;
 
     ret = appdep_vmlinux_open(elf, elf_len, &c->vm);
@@ -287,16 +311,20 @@ static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
     if (!find_kallsyms(c, elf, elf_len)) {
         return false;
     }
-    for (size_t i = 0; i < G_N_ELEMENTS(required_syms); i++) {
-        if (!appdep_kallsyms_lookup(c->ks, required_syms[i])) {
-            fail(c, "required symbol %s not found in kallsyms",
-                 required_syms[i]);
+    for (size_t i = 0; i < G_N_ELEMENTS(symbol_keys); i++) {
+        const char *name = symbol_keys[i].name;
+
+        if (symbol_keys[i].need != APPDEP_PROFILE_NEED_ALWAYS) {
+            continue;
+        }
+        if (!appdep_kallsyms_lookup(c->ks, name)) {
+            fail(c, "required symbol %s not found in kallsyms", name);
             return false;
         }
         /* A hook on the wrong one of two same-named statics fails silently. */
-        if (appdep_kallsyms_count_addrs(c->ks, required_syms[i]) > 1) {
+        if (appdep_kallsyms_count_addrs(c->ks, name) > 1) {
             fail(c, "required symbol %s is ambiguous: several addresses "
-                 "carry that name", required_syms[i]);
+                 "carry that name", name);
             return false;
         }
     }
@@ -355,7 +383,7 @@ static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
     c->jb = json_builder_new();
     json_builder_begin_object(c->jb);
     json_builder_set_member_name(c->jb, "appdep_profile");
-    json_builder_add_int_value(c->jb, APPDEP_PROFILE_FORMAT_VERSION);
+    json_builder_add_int_value(c->jb, APPDEP_PROFILE_FORMAT);
     json_builder_set_member_name(c->jb, "banner");
     json_builder_add_string_value(c->jb, banner);
     json_builder_set_member_name(c->jb, "release");
@@ -367,33 +395,25 @@ static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
 
     json_builder_set_member_name(c->jb, "symbols");
     json_builder_begin_object(c->jb);
-    for (size_t i = 0; i < G_N_ELEMENTS(required_syms); i++) {
-        json_add_symbol(c, appdep_kallsyms_lookup(c->ks, required_syms[i]));
+    for (size_t i = 0; i < G_N_ELEMENTS(symbol_keys); i++) {
+        if (symbol_keys[i].need == APPDEP_PROFILE_NEED_ALWAYS) {
+            json_add_symbol(c, appdep_kallsyms_lookup(c->ks,
+                                                      symbol_keys[i].name));
+        }
     }
     json_add_symbol(c, cur);
-    for (size_t i = 0; i < G_N_ELEMENTS(optional_syms); i++) {
-        const AppdepKsym *s = appdep_kallsyms_lookup(c->ks, optional_syms[i]);
-
-        if (!s) {
-            continue;
-        }
-        if (appdep_kallsyms_count_addrs(c->ks, s->name) > 1) {
-            fprintf(stderr, "appdep-profile: %s: warning: %s is ambiguous, "
-                    "left out\n", c->path, s->name);
-            continue;
-        }
-        json_add_symbol(c, s);
-    }
+    syscall_ok = json_add_syscall_symbols(c);
     return_site = find_syscall_return_site(c);
-    if (return_site) {
+    if (return_site && syscall_ok) {
         g_autofree char *hex = g_strdup_printf("0x%" G_GINT64_MODIFIER "x",
                                                (guint64)return_site);
 
-        json_builder_set_member_name(c->jb, "syscall_return_site");
+        json_builder_set_member_name(c->jb, APPDEP_PROFILE_SYSCALL_MARK);
         json_builder_add_string_value(c->jb, hex);
     } else if (c->verbose) {
-        fprintf(stderr, "no call to do_syscall_64 in entry_SYSCALL_64: "
-                "the syscall layer is unavailable\n");
+        fprintf(stderr, "%s: the syscall layer is unavailable\n",
+                !return_site ? "no call to do_syscall_64 in entry_SYSCALL_64"
+                             : "a symbol or an offset it needs is missing");
     }
     json_builder_end_object(c->jb);
 
@@ -402,17 +422,16 @@ static bool build_profile(ProfileCtx *c, const uint8_t *elf, size_t elf_len)
     }
     json_builder_set_member_name(c->jb, "offsets");
     json_builder_begin_object(c->jb);
-    for (size_t i = 0; i < G_N_ELEMENTS(required_members); i++) {
-        if (!json_add_member(c, &required_members[i], true)) {
-            return false;
+    for (size_t i = 0; i < G_N_ELEMENTS(member_keys); i++) {
+        const MemberKey *k = &member_keys[i];
+        bool required = k->need == APPDEP_PROFILE_NEED_ALWAYS ||
+            (k->need == APPDEP_PROFILE_NEED_PCPU_HOT &&
+             !strcmp(layout, "pcpu_hot"));
+
+        if (k->need == APPDEP_PROFILE_NEED_PCPU_HOT && !required) {
+            continue;
         }
-    }
-    if (!strcmp(layout, "pcpu_hot") &&
-        !json_add_member(c, &pcpu_hot_current, true)) {
-        return false;
-    }
-    for (size_t i = 0; i < G_N_ELEMENTS(optional_members); i++) {
-        if (!json_add_member(c, &optional_members[i], false)) {
+        if (!json_add_member(c, &k->ref, required)) {
             return false;
         }
     }

@@ -29,7 +29,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 
 REQUIRED_SYMBOLS = ["entry_SYSCALL_64", "linux_banner", "page_offset_base",
                     "this_cpu_off", "tcp_sendmsg", "tcp_close",
-                    "tcp_cleanup_rbuf", "tcp_recvmsg"]
+                    "tcp_cleanup_rbuf"]
 REQUIRED_OFFSETS = ["task_struct.pid", "task_struct.tgid", "task_struct.comm",
                     "task_struct.files", "sock_common.skc_daddr",
                     "sock_common.skc_rcv_saddr", "sock_common.skc_dport",

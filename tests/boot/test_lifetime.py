@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""Lifetime test: appdep objects come and go under a busy TCG guest.
+
+One guest with 2 vCPUs runs TCP traffic over loopback without pause
+(tcpsrv, and tcpcli in a loop that prints "ROUND n" after each run).  Many
+times over, the test hot-adds a chardev and an appdep object, arms it,
+waits for records, then disarms and deletes both at once, back to back:
+the path where a vCPU still inside a hook must never see the object's
+freed state (hw/appdep/appdep-tcg.c, "Lifetime").  After every cycle QEMU
+must be alive and the guest must have made progress; every armed period
+must have emitted records, and the consumer must have received them.
+
+It fails when QEMU crashes or stops answering, when the guest stalls,
+or when an armed period yields nothing.  Bounded in time: at most CYCLES
+cycles within BUDGET seconds, and at least MIN_CYCLES of them.
+
+Prints TAP.  Run from the top directory after `make` (skips without the
+guest lab).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TOP / "scripts" / "lab"))
+import lab  # noqa: E402
+
+BUILD = Path(os.environ.get("APPDEP_BUILD", TOP / "build"))
+DUMP = BUILD / "meson" / "monitor" / "appdep-dump"
+PROFILE = BUILD / "lab" / "profile.json"
+
+CYCLES = 40             # add/arm/disarm/delete cycles wanted
+MIN_CYCLES = 10         # fewer within BUDGET: something is stuck
+BUDGET = 300            # seconds for all cycles
+BOOT_TIMEOUT = 120      # guest up and its traffic flowing
+RECORDS_TIMEOUT = 30    # an armed period's first records
+PROGRESS_TIMEOUT = 30   # the guest's next ROUND line
+SETTLE_TIMEOUT = 20     # the consumer has what QEMU wrote
+POLL = 0.05
+
+# tcpsrv in the background, tcpcli in a loop: every run opens a
+# connection, makes 5 request/reply exchanges, closes, prints ROUND n.
+GUEST_CMD = ("tcpsrv 8080 --quiet >/dev/null 2>&1 & "
+             "i=0; while tcpcli 127.0.0.1 8080 --conns 1 --reqs 5 "
+             "--bytes 64 --connect-timeout 30 --quiet >/dev/null; "
+             "do i=$((i+1)); echo ROUND $i; done; echo TRAFFIC-FAILED")
+ROUND_RE = re.compile(r"^ROUND (\d+)$", re.M)
+
+
+def wait_until(what, cond, timeout, guest):
+    """Poll @cond until it returns a true value; return it.
+
+    Fails at once when QEMU is gone, else after @timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if not guest.alive():
+            raise AssertionError(f"QEMU died while waiting for {what} "
+                                 f"(rc {guest.proc.returncode})\n"
+                                 f"{guest.qemu_stderr()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(POLL)
+
+
+def rounds(guest):
+    """The guest's last completed traffic round (0 before the first)."""
+    text = guest.console()
+    assert "TRAFFIC-FAILED" not in text, "the guest's traffic failed"
+    found = ROUND_RE.findall(text)
+    return int(found[-1]) if found else 0
+
+
+def record_count(path):
+    try:
+        with open(path) as f:
+            return sum(1 for line in f if line.strip())
+    except FileNotFoundError:
+        return 0
+
+
+def cycle(g, i, sock):
+    """One hot-add, arm, records, disarm, delete; returns records emitted."""
+    chr_id, obj_id = f"adrec{i}", f"appdep{i}"
+    g.qmp.execute("chardev-add", {
+        "id": chr_id,
+        "backend": {"type": "socket", "data": {
+            "addr": {"type": "unix", "data": {"path": str(sock)}},
+            "server": False}}})
+    g.qmp.execute("object-add", {"qom-type": "appdep", "id": obj_id,
+                                 "chardev": chr_id, "profile": str(PROFILE),
+                                 "vm": "lifetime"})
+    g.qmp.execute("x-appdep-inspect", {"id": obj_id, "enable": True})
+
+    def emitted():
+        return g.qmp.execute("x-query-appdep",
+                             {"id": obj_id})["records-emitted"]
+    n = wait_until(f"records from {obj_id}", emitted, RECORDS_TIMEOUT, g)
+    # disarm and delete back to back: vCPUs are still in hooks
+    g.qmp.execute("x-appdep-inspect", {"id": obj_id, "enable": False})
+    g.qmp.execute("object-del", {"id": obj_id})
+    g.qmp.execute("chardev-remove", {"id": chr_id})
+    return n
+
+
+def add_remove_under_traffic():
+    """hot-add, arm, disarm, delete appdep repeatedly under TCP traffic"""
+    with lab.Lab() as l:
+        out = Path(l.workdir) / "records.jsonl"
+        sock = Path(l.workdir) / "rec.sock"
+        with open(out, "wb") as o, \
+                open(Path(l.workdir) / "dump.log", "wb") as e:
+            dump = subprocess.Popen([str(DUMP), "--listen", str(sock)],
+                                    stdout=o, stderr=e)
+        try:
+            deadline = time.monotonic() + 10
+            while not sock.exists():
+                assert dump.poll() is None and time.monotonic() < deadline, \
+                    "appdep-dump did not listen"
+                time.sleep(POLL)
+            g = l.add("life", GUEST_CMD, smp=2)
+            l.start()
+            g.wait_ready(BOOT_TIMEOUT)
+            wait_until("guest traffic", lambda: rounds(g) >= 1,
+                       BOOT_TIMEOUT, g)
+
+            t0 = time.monotonic()
+            done = emitted = 0
+            while done < CYCLES and time.monotonic() - t0 < BUDGET:
+                before = rounds(g)
+                emitted += cycle(g, done, sock)
+                done += 1
+                wait_until(f"guest progress after cycle {done}",
+                           lambda: rounds(g) > before, PROGRESS_TIMEOUT, g)
+                # QEMU answers: the main loop is not stuck either
+                status = g.qmp.execute("query-status")["status"]
+                assert status == "running", f"the VM is {status}"
+            assert done >= MIN_CYCLES, \
+                f"only {done} cycles in {BUDGET} s"
+            wait_until(f"{emitted} records at the consumer",
+                       lambda: record_count(out) >= emitted,
+                       SETTLE_TIMEOUT, g)
+            objs = [o for o in g.qmp.execute("qom-list",
+                                             {"path": "/objects"})
+                    if o["name"].startswith("appdep")]
+            assert not objs, f"objects left: {objs}"
+            got = record_count(out)
+            with open(out) as f:
+                vms = {json.loads(line)["vm"] for line in f if line.strip()}
+            assert vms == {"lifetime"}, vms
+            detail = (f"{done} cycles in {time.monotonic() - t0:.0f} s, "
+                      f"{emitted} records emitted, {got} received, "
+                      f"guest at round {rounds(g)}")
+        finally:
+            dump.terminate()
+            dump.wait(10)
+    return detail
+
+
+def main():
+    if not PROFILE.exists():
+        print(f"1..0 # SKIP no profile at {PROFILE} (run make lab)")
+        return 77
+    print("1..1", flush=True)
+    fn = add_remove_under_traffic
+    t0 = time.monotonic()
+    try:
+        detail = fn()
+        print(f"ok 1 - {fn.__name__}: {fn.__doc__} ({detail}, "
+              f"{time.monotonic() - t0:.0f}s)", flush=True)
+        return 0
+    except Exception:
+        print(f"not ok 1 - {fn.__name__}: {fn.__doc__}", flush=True)
+        for line in traceback.format_exc().splitlines():
+            print(f"# {line}", flush=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
