@@ -130,7 +130,7 @@ int appdep_linux_sock(const AppdepProfile *p, const AppdepKernel *k,
         /* An AF_INET6 socket talking IPv4 carries v4-mapped addresses. */
         if (!is_v4_mapped(rec->daddr)) {
             rec->family = APPDEP_FAMILY_IPV6;
-            return 1;
+            return rec->sport && rec->dport;    /* as for IPv4, below */
         }
         memset(rec->saddr, 0, sizeof(rec->saddr));
         memset(rec->daddr, 0, sizeof(rec->daddr));

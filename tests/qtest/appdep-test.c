@@ -614,6 +614,11 @@ static void test_garbage(Fixture *f, gconstpointer data)
     assert_error(test_event(f->qts, "close", SOCK4, 0, 0, PCPU_BASE),
                  "filtered");
     qtest_writew(f->qts, SOCK4 + 14, 40000);
+    /* the same for IPv6 (a refused connect: no remote port) */
+    qtest_writew(f->qts, SOCK6 + 12, 0);
+    assert_error(test_event(f->qts, "close", SOCK6, 0, 0, PCPU_BASE),
+                 "filtered");
+    qtest_writew(f->qts, SOCK6 + 12, 8080 >> 8 | (8080 & 0xff) << 8);
     /* a receive of nothing is no event */
     assert_error(test_event(f->qts, "recv", SOCK4, 0, 0, PCPU_BASE),
                  "filtered");
@@ -622,7 +627,7 @@ static void test_garbage(Fixture *f, gconstpointer data)
     drops = qdict_get_qdict(info, "drops");
     g_assert_cmpint(qdict_get_int(drops, "bad-guest-memory"), ==, 6);
     g_assert_cmpint(qdict_get_int(info, "records-dropped"), ==, 6);
-    g_assert_cmpint(qdict_get_int(info, "records-filtered"), ==, 3);
+    g_assert_cmpint(qdict_get_int(info, "records-filtered"), ==, 4);
     qobject_unref(info);
 
     /* and the core still works: the record after the losses has a gap */
