@@ -37,6 +37,7 @@ SUITES = [
     ("dump", [PY, os.path.join(TOP, "tests/tools/test_dump.py")]),
     ("fwd", [PY, os.path.join(TOP, "tests/tools/test_fwd.py")]),
     ("boot", [PY, os.path.join(TOP, "tests/boot/test_boot.py")]),
+    ("lifetime", [PY, os.path.join(TOP, "tests/boot/test_lifetime.py")]),
     ("pipeline", [PY, os.path.join(TOP, "tests/boot/test_pipeline.py")]),
     ("kvm", [PY, os.path.join(TOP, "tests/boot/test_kvm.py")]),
     ("accuracy", [PY, os.path.join(TOP, "scripts/accuracy.py"), "--short"]),
@@ -44,14 +45,16 @@ SUITES = [
 
 # Seconds each suite may take before it is killed: about 3 times its time
 # on a loaded 2-core machine (measured: dump 1 s, fwd 15 s, boot 250 s,
-# pipeline 80 s, accuracy --short 40 s, kvm 1 s without KVM and a few
-# minutes with it; unit and qtest are bounded by meson's and GLib's own).
+# lifetime 10-60 s, pipeline 80 s, accuracy --short 40 s, kvm 1 s without
+# KVM and a few minutes with it; unit and qtest are bounded by meson's and
+# GLib's own).
 TIME_LIMIT = {
     "unit": 600,
     "qtest": 300,
     "dump": 60,
     "fwd": 180,
     "boot": 800,
+    "lifetime": 400,
     "pipeline": 300,
     "kvm": 600,
     "accuracy": 300,

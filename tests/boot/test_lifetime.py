@@ -14,8 +14,8 @@ It fails when QEMU crashes or stops answering, when the guest stalls,
 or when an armed period yields nothing.  Bounded in time: at most CYCLES
 cycles within BUDGET seconds, and at least MIN_CYCLES of them.
 
-Prints TAP.  Run from the top directory after `make` (skips without the
-guest lab).
+Prints TAP (tests/lib/tap.py).  Run from the top directory after
+`make`; without the guest lab it fails.
 """
 
 import json
@@ -24,12 +24,13 @@ import re
 import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TOP / "scripts" / "lab"))
+sys.path.insert(0, str(TOP / "tests" / "lib"))
 import lab  # noqa: E402
+import tap  # noqa: E402
 
 BUILD = Path(os.environ.get("APPDEP_BUILD", TOP / "build"))
 DUMP = BUILD / "meson" / "monitor" / "appdep-dump"
@@ -53,10 +54,14 @@ GUEST_CMD = ("tcpsrv 8080 --quiet >/dev/null 2>&1 & "
 ROUND_RE = re.compile(r"^ROUND (\d+)$", re.M)
 
 
-def wait_until(what, cond, timeout, guest):
+suite = tap.Suite(timing=True)
+
+
+def wait_alive(what, cond, timeout, guest):
     """Poll @cond until it returns a true value; return it.
 
-    Fails at once when QEMU is gone, else after @timeout seconds."""
+    Unlike tests/lib/wait.py, fails at once when QEMU is gone (with its
+    stderr), else after @timeout seconds."""
     deadline = time.monotonic() + timeout
     while True:
         v = cond()
@@ -103,7 +108,7 @@ def cycle(g, i, sock):
     def emitted():
         return g.qmp.execute("x-query-appdep",
                              {"id": obj_id})["records-emitted"]
-    n = wait_until(f"records from {obj_id}", emitted, RECORDS_TIMEOUT, g)
+    n = wait_alive(f"records from {obj_id}", emitted, RECORDS_TIMEOUT, g)
     # disarm and delete back to back: vCPUs are still in hooks
     g.qmp.execute("x-appdep-inspect", {"id": obj_id, "enable": False})
     g.qmp.execute("object-del", {"id": obj_id})
@@ -111,6 +116,7 @@ def cycle(g, i, sock):
     return n
 
 
+@suite.test
 def add_remove_under_traffic():
     """hot-add, arm, disarm, delete appdep repeatedly under TCP traffic"""
     with lab.Lab() as l:
@@ -129,7 +135,7 @@ def add_remove_under_traffic():
             g = l.add("life", GUEST_CMD, smp=2)
             l.start()
             g.wait_ready(BOOT_TIMEOUT)
-            wait_until("guest traffic", lambda: rounds(g) >= 1,
+            wait_alive("guest traffic", lambda: rounds(g) >= 1,
                        BOOT_TIMEOUT, g)
 
             t0 = time.monotonic()
@@ -138,14 +144,14 @@ def add_remove_under_traffic():
                 before = rounds(g)
                 emitted += cycle(g, done, sock)
                 done += 1
-                wait_until(f"guest progress after cycle {done}",
+                wait_alive(f"guest progress after cycle {done}",
                            lambda: rounds(g) > before, PROGRESS_TIMEOUT, g)
                 # QEMU answers: the main loop is not stuck either
                 status = g.qmp.execute("query-status")["status"]
                 assert status == "running", f"the VM is {status}"
             assert done >= MIN_CYCLES, \
                 f"only {done} cycles in {BUDGET} s"
-            wait_until(f"{emitted} records at the consumer",
+            wait_alive(f"{emitted} records at the consumer",
                        lambda: record_count(out) >= emitted,
                        SETTLE_TIMEOUT, g)
             objs = [o for o in g.qmp.execute("qom-list",
@@ -166,22 +172,9 @@ def add_remove_under_traffic():
 
 
 def main():
-    if not PROFILE.exists():
-        print(f"1..0 # SKIP no profile at {PROFILE} (run make lab)")
-        return 77
-    print("1..1", flush=True)
-    fn = add_remove_under_traffic
-    t0 = time.monotonic()
-    try:
-        detail = fn()
-        print(f"ok 1 - {fn.__name__}: {fn.__doc__} ({detail}, "
-              f"{time.monotonic() - t0:.0f}s)", flush=True)
-        return 0
-    except Exception:
-        print(f"not ok 1 - {fn.__name__}: {fn.__doc__}", flush=True)
-        for line in traceback.format_exc().splitlines():
-            print(f"# {line}", flush=True)
-        return 1
+    return suite.main(require=[
+        (PROFILE.exists(), f"the guest lab's profile {PROFILE} (make lab)"),
+        (DUMP.exists(), f"{DUMP} (make tools)")])
 
 
 if __name__ == "__main__":
