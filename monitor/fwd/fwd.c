@@ -45,31 +45,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "frame.h"
+#include "fwd-limits.h"
 #include "qmp.h"
 #include "spool.h"
 #include "stream.h"
 
 #define FWD_NAME                    "appdep-fwd"
-#define FWD_DEFAULT_PORT            7400
-#define FWD_DEFAULT_SPOOL_MAX       (256ULL * 1024 * 1024)
-#define FWD_DEFAULT_QUEUE_MAX       (16ULL * 1024 * 1024)
-#define FWD_DEFAULT_BATCH_RECORDS   1024
-#define FWD_DEFAULT_BATCH_MS        100
-#define FWD_DEFAULT_STATUS_S        60
-#define FWD_MAX_BATCH_MS            600000
-#define FWD_MAX_STATUS_S            86400
-#define FWD_CONNECT_TIMEOUT_S       5
-#define FWD_BACKOFF_MIN_MS          200
-#define FWD_BACKOFF_MAX_MS          5000
-#define FWD_ACK_TIMEOUT_MS          30000   /* sent batches, no ACK: drop */
-#define FWD_EXIT_WAIT_MS            3000
-#define FWD_TICK_MS                 1000
-#define FWD_REC_BUF                 (64 * 1024)
-#define FWD_READS_PER_DISPATCH      8
-#define FWD_MAX_CLIENTS             4       /* record connections per VM */
-#define FWD_GARBAGE_LOG_MAX         10      /* per connection, then counted */
-#define FWD_SERVER_RBUF             256     /* ACK and COMMAND fit */
-#define FWD_MAX_CTRL                256     /* queued HELLO/RESULT frames */
 
 #define fwd_log(fmt, ...) \
     fprintf(stderr, FWD_NAME ": " fmt "\n", ## __VA_ARGS__)
@@ -152,7 +133,7 @@ struct Fwd {
     guint reconnect;
     unsigned backoff_ms;
     unsigned gen;               /* bumped per connection */
-    uint8_t rbuf[FWD_SERVER_RBUF];
+    uint8_t rbuf[APPDEP_FWD_SERVER_RBUF];
     size_t rlen;
     uint64_t rx_offset;         /* bytes received on this connection */
     GQueue ctrl;                /* GBytes: HELLO and RESULT frames */
@@ -266,7 +247,7 @@ static void fwd_push_ctrl(Fwd *f, const uint8_t *frame, size_t len)
     if (!fwd_connected(f)) {
         return;
     }
-    if (f->ctrl.length >= FWD_MAX_CTRL) {
+    if (f->ctrl.length >= APPDEP_FWD_MAX_CTRL) {
         fwd_server_drop(f, "server does not read its control frames");
         return;
     }
@@ -478,10 +459,10 @@ static void fwd_client_decode(FwdClient *c, bool eof)
         } else {
             f->garbage_events++;
             f->garbage_bytes += used;
-            if (c->garbage_logged < FWD_GARBAGE_LOG_MAX) {
+            if (c->garbage_logged < APPDEP_FWD_GARBAGE_LOG_MAX) {
                 fwd_log("vm %s: record stream offset %" PRIu64 ": %s, "
                         "skipped %zu bytes%s", c->vm->name, c->offset + pos,
-                        why, used, ++c->garbage_logged == FWD_GARBAGE_LOG_MAX ?
+                        why, used, ++c->garbage_logged == APPDEP_FWD_GARBAGE_LOG_MAX ?
                         " (further garbage on this connection only counted)" :
                         "");
             }
@@ -507,12 +488,12 @@ static gboolean fwd_client_cb(GSocket *sock, GIOCondition cond,
     FwdClient *c = opaque;
     unsigned i;
 
-    for (i = 0; i < FWD_READS_PER_DISPATCH; i++) {
+    for (i = 0; i < APPDEP_FWD_READS_PER_DISPATCH; i++) {
         g_autoptr(GError) err = NULL;
         gssize r;
 
         r = g_socket_receive(sock, (char *)c->buf + c->have,
-                             FWD_REC_BUF - c->have, NULL, &err);
+                             APPDEP_FWD_REC_BUF - c->have, NULL, &err);
         if (r < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
             break;
         }
@@ -543,9 +524,9 @@ static gboolean fwd_accept_cb(GSocket *listener, GIOCondition cond,
             }
             break;
         }
-        if (vm->clients->len >= FWD_MAX_CLIENTS) {
+        if (vm->clients->len >= APPDEP_FWD_MAX_CLIENTS) {
             fwd_log("vm %s: more than %d record connections, refused",
-                    vm->name, FWD_MAX_CLIENTS);
+                    vm->name, APPDEP_FWD_MAX_CLIENTS);
             g_socket_close(sock, NULL);
             g_object_unref(sock);
             continue;
@@ -554,7 +535,7 @@ static gboolean fwd_accept_cb(GSocket *listener, GIOCondition cond,
         c = g_new0(FwdClient, 1);
         c->vm = vm;
         c->sock = sock;
-        c->buf = g_malloc(FWD_REC_BUF);
+        c->buf = g_malloc(APPDEP_FWD_REC_BUF);
         c->src = g_socket_create_source(sock, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                         NULL);
         g_source_set_callback(c->src, G_SOURCE_FUNC(fwd_client_cb), c, NULL);
@@ -746,7 +727,7 @@ static void fwd_schedule_reconnect(Fwd *f)
         return;
     }
     f->reconnect = g_timeout_add(f->backoff_ms, fwd_reconnect_cb, f);
-    f->backoff_ms = MIN(f->backoff_ms * 2, FWD_BACKOFF_MAX_MS);
+    f->backoff_ms = MIN(f->backoff_ms * 2, APPDEP_FWD_BACKOFF_MAX_MS);
 }
 
 static void fwd_server_close(Fwd *f)
@@ -878,7 +859,7 @@ static bool fwd_server_parse(Fwd *f)
                                 f->next_batch);
                 return false;
             }
-            f->backoff_ms = FWD_BACKOFF_MIN_MS;
+            f->backoff_ms = APPDEP_FWD_BACKOFF_MIN_MS;
             /*
              * A server may acknowledge its high-water mark, beyond what
              * this connection carried: only what was sent here is freed,
@@ -959,8 +940,8 @@ static void fwd_connected_cb(GObject *obj, GAsyncResult *res, gpointer opaque)
     g_socket_set_blocking(f->sock, FALSE);
     /*
      * The client's connect timeout is inherited by the socket, where it
-     * would end an idle connection after FWD_CONNECT_TIMEOUT_S: idleness
-     * is normal here (FWD_ACK_TIMEOUT_MS guards the real failure).
+     * would end an idle connection after APPDEP_FWD_CONNECT_TIMEOUT_S: idleness
+     * is normal here (APPDEP_FWD_ACK_TIMEOUT_MS guards the real failure).
      */
     g_socket_set_timeout(f->sock, 0);
     g_socket_set_keepalive(f->sock, TRUE);
@@ -987,7 +968,7 @@ static gboolean fwd_reconnect_cb(gpointer opaque)
     f->reconnect = 0;
     f->connecting = g_cancellable_new();
     g_socket_client_connect_to_host_async(f->client, f->server,
-                                          FWD_DEFAULT_PORT, f->connecting,
+                                          APPDEP_FWD_DEFAULT_PORT, f->connecting,
                                           fwd_connected_cb, f);
     return G_SOURCE_REMOVE;
 }
@@ -1001,8 +982,8 @@ static gboolean fwd_tick_cb(gpointer opaque)
 
     /* sent batches the server never acknowledges: it is stuck */
     if (fwd_connected(f) && f->queue.head && f->unsent != f->queue.head &&
-        now - f->last_progress > FWD_ACK_TIMEOUT_MS * 1000LL) {
-        fwd_server_drop(f, "no ACK for %d ms", FWD_ACK_TIMEOUT_MS);
+        now - f->last_progress > APPDEP_FWD_ACK_TIMEOUT_MS * 1000LL) {
+        fwd_server_drop(f, "no ACK for %d ms", APPDEP_FWD_ACK_TIMEOUT_MS);
     }
     if (f->status_s && now >= f->next_status) {
         f->next_status = now + f->status_s * G_USEC_PER_SEC;
@@ -1017,7 +998,7 @@ static gboolean fwd_exit_timer_cb(gpointer opaque)
 
     f->exit_timer = 0;
     fwd_log("shutdown: %u batches still unacknowledged after %d ms",
-            f->queue.length, FWD_EXIT_WAIT_MS);
+            f->queue.length, APPDEP_FWD_EXIT_WAIT_MS);
     g_main_loop_quit(f->loop);
     return G_SOURCE_REMOVE;
 }
@@ -1043,7 +1024,7 @@ static gboolean fwd_term_cb(gpointer opaque)
     }
     fwd_seal(f);
     if (fwd_connected(f) && !g_queue_is_empty(&f->queue)) {
-        f->exit_timer = g_timeout_add(FWD_EXIT_WAIT_MS, fwd_exit_timer_cb, f);
+        f->exit_timer = g_timeout_add(APPDEP_FWD_EXIT_WAIT_MS, fwd_exit_timer_cb, f);
     } else {
         g_main_loop_quit(f->loop);
     }
@@ -1233,25 +1214,25 @@ static int fwd_load_config(Fwd *f, const char *path, GString *why)
         (ret = cfg_str(kf, "fwd", "host", true, &f->host, why)) < 0 ||
         (ret = cfg_str(kf, "fwd", "spool-dir", true, &f->spool_dir,
                        why)) < 0 ||
-        (ret = cfg_u64(kf, "fwd", "spool-max-bytes", FWD_DEFAULT_SPOOL_MAX,
+        (ret = cfg_u64(kf, "fwd", "spool-max-bytes", APPDEP_FWD_DEFAULT_SPOOL_MAX,
                        0, G_MAXINT64, &f->spool_max, why)) < 0 ||
-        (ret = cfg_u64(kf, "fwd", "batch-records", FWD_DEFAULT_BATCH_RECORDS,
+        (ret = cfg_u64(kf, "fwd", "batch-records", APPDEP_FWD_DEFAULT_BATCH_RECORDS,
                        1, APPDEP_FRAME_MAX_RECORDS, &v, why)) < 0) {
         return ret;
     }
     f->batch_records = v;
-    if ((ret = cfg_u64(kf, "fwd", "batch-ms", FWD_DEFAULT_BATCH_MS, 1,
-                       FWD_MAX_BATCH_MS, &v, why)) < 0) {
+    if ((ret = cfg_u64(kf, "fwd", "batch-ms", APPDEP_FWD_DEFAULT_BATCH_MS, 1,
+                       APPDEP_FWD_MAX_BATCH_MS, &v, why)) < 0) {
         return ret;
     }
     f->batch_ms = v;
-    if ((ret = cfg_u64(kf, "fwd", "status-interval", FWD_DEFAULT_STATUS_S, 0,
-                       FWD_MAX_STATUS_S, &v, why)) < 0) {
+    if ((ret = cfg_u64(kf, "fwd", "status-interval", APPDEP_FWD_DEFAULT_STATUS_S, 0,
+                       APPDEP_FWD_MAX_STATUS_S, &v, why)) < 0) {
         return ret;
     }
     f->status_s = v;
     /* the queue always holds at least one full batch */
-    if ((ret = cfg_u64(kf, "fwd", "queue-max-bytes", FWD_DEFAULT_QUEUE_MAX,
+    if ((ret = cfg_u64(kf, "fwd", "queue-max-bytes", APPDEP_FWD_DEFAULT_QUEUE_MAX,
                        appdep_frame_batch_len(f->batch_records), G_MAXINT64,
                        &f->queue_max, why)) < 0) {
         return ret;
@@ -1339,6 +1320,7 @@ int main(int argc, char **argv)
     g_autoptr(GError) err = NULL;
     g_autoptr(GString) why = g_string_new(NULL);
     g_autofree char *config = NULL;
+    g_autofree char *summary = NULL;
     GOptionEntry entries[] = {
         { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config,
           "Configuration file (GKeyFile INI)", "FILE" },
@@ -1350,26 +1332,31 @@ int main(int argc, char **argv)
     int ret;
 
     ctx = g_option_context_new(NULL);
-    g_option_context_set_summary(ctx,
+    summary = g_strdup_printf(
         "Forward appdep records from the local QEMUs to the APM server.\n"
         "\n"
         "The configuration file has one [fwd] group and one [vm NAME] group\n"
         "per VM:\n"
         "  [fwd]\n"
-        "  server=HOST:PORT         APM server (port 7400 if omitted)\n"
+        "  server=HOST:PORT         APM server (port %d if omitted)\n"
         "  host=NAME                this physical host's name\n"
         "  spool-dir=DIR            batches kept here while the server is away\n"
-        "  spool-max-bytes=N        spool bound (268435456)\n"
-        "  queue-max-bytes=N        in-memory unacknowledged batches (16777216)\n"
-        "  batch-records=N          records per batch, at most 4096 (1024)\n"
-        "  batch-ms=N               longest wait before a batch is sent (100)\n"
-        "  status-interval=S        status line every S seconds, 0: off (60)\n"
+        "  spool-max-bytes=N        spool bound (%llu)\n"
+        "  queue-max-bytes=N        in-memory unacknowledged batches (%llu)\n"
+        "  batch-records=N          records per batch, at most %d (%d)\n"
+        "  batch-ms=N               longest wait before a batch is sent (%d)\n"
+        "  status-interval=S        status line every S seconds, 0: off (%d)\n"
         "  [vm NAME]\n"
         "  qmp=PATH                 QEMU's QMP unix socket (QEMU listens)\n"
         "  records=PATH             record socket this daemon listens on\n"
-        "  addresses=A;B            the VM's IP addresses (at most 4)\n"
+        "  addresses=A;B            the VM's IP addresses (at most %d)\n"
         "\n"
-        "SIGTERM/SIGINT flush and exit; SIGUSR1 logs a status line.");
+        "SIGTERM/SIGINT flush and exit; SIGUSR1 logs a status line.",
+        APPDEP_FWD_DEFAULT_PORT, APPDEP_FWD_DEFAULT_SPOOL_MAX,
+        APPDEP_FWD_DEFAULT_QUEUE_MAX, APPDEP_FRAME_MAX_RECORDS,
+        APPDEP_FWD_DEFAULT_BATCH_RECORDS, APPDEP_FWD_DEFAULT_BATCH_MS,
+        APPDEP_FWD_DEFAULT_STATUS_S, APPDEP_FRAME_MAX_ADDRS);
+    g_option_context_set_summary(ctx, summary);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
         fprintf(stderr, FWD_NAME ": %s (try --help)\n", err->message);
@@ -1415,10 +1402,10 @@ int main(int argc, char **argv)
                                  vm);
     }
     f->client = g_socket_client_new();
-    g_socket_client_set_timeout(f->client, FWD_CONNECT_TIMEOUT_S);
-    f->backoff_ms = FWD_BACKOFF_MIN_MS;
+    g_socket_client_set_timeout(f->client, APPDEP_FWD_CONNECT_TIMEOUT_S);
+    f->backoff_ms = APPDEP_FWD_BACKOFF_MIN_MS;
     f->reconnect = g_idle_add(fwd_reconnect_cb, f);
-    f->tick = g_timeout_add(FWD_TICK_MS, fwd_tick_cb, f);
+    f->tick = g_timeout_add(APPDEP_FWD_TICK_MS, fwd_tick_cb, f);
     f->next_status = g_get_monotonic_time() + f->status_s * G_USEC_PER_SEC;
     g_unix_signal_add(SIGTERM, fwd_term_cb, f);
     g_unix_signal_add(SIGINT, fwd_term_cb, f);

@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include "qmp.h"
 
-#define QMP_READ_CHUNK      4096
 #define QMP_CAPS_ID         0
 
 enum QmpState {
@@ -308,7 +307,7 @@ static bool qmp_handle_line(AppdepQmp *q, const char *line, size_t len)
 static gboolean qmp_in_cb(gint fd, GIOCondition cond, gpointer opaque)
 {
     AppdepQmp *q = opaque;
-    char buf[QMP_READ_CHUNK];
+    char buf[APPDEP_QMP_READ_CHUNK];
     ssize_t r;
     char *nl;
 
