@@ -153,10 +153,12 @@ int fwd_load_config(Fwd *f, const char *path, GString *why)
         (ret = cfg_str(kf, "fwd", "host", true, &f->host, why)) < 0 ||
         (ret = cfg_str(kf, "fwd", "spool-dir", true, &f->spool_dir,
                        why)) < 0 ||
-        (ret = cfg_u64(kf, "fwd", "spool-max-bytes", APPDEP_FWD_DEFAULT_SPOOL_MAX,
-                       0, G_MAXINT64, &f->spool_max, why)) < 0 ||
-        (ret = cfg_u64(kf, "fwd", "batch-records", APPDEP_FWD_DEFAULT_BATCH_RECORDS,
-                       1, APPDEP_FRAME_MAX_RECORDS, &v, why)) < 0) {
+        (ret = cfg_u64(kf, "fwd", "spool-max-bytes",
+                       APPDEP_FWD_DEFAULT_SPOOL_MAX, 0, G_MAXINT64,
+                       &f->spool_max, why)) < 0 ||
+        (ret = cfg_u64(kf, "fwd", "batch-records",
+                       APPDEP_FWD_DEFAULT_BATCH_RECORDS, 1,
+                       APPDEP_FRAME_MAX_RECORDS, &v, why)) < 0) {
         return ret;
     }
     f->batch_records = v;
@@ -165,13 +167,15 @@ int fwd_load_config(Fwd *f, const char *path, GString *why)
         return ret;
     }
     f->batch_ms = v;
-    if ((ret = cfg_u64(kf, "fwd", "status-interval", APPDEP_FWD_DEFAULT_STATUS_S, 0,
+    if ((ret = cfg_u64(kf, "fwd", "status-interval",
+                       APPDEP_FWD_DEFAULT_STATUS_S, 0,
                        APPDEP_FWD_MAX_STATUS_S, &v, why)) < 0) {
         return ret;
     }
     f->status_s = v;
     /* the queue always holds at least one full batch */
-    if ((ret = cfg_u64(kf, "fwd", "queue-max-bytes", APPDEP_FWD_DEFAULT_QUEUE_MAX,
+    if ((ret = cfg_u64(kf, "fwd", "queue-max-bytes",
+                       APPDEP_FWD_DEFAULT_QUEUE_MAX,
                        appdep_frame_batch_len(f->batch_records), G_MAXINT64,
                        &f->queue_max, why)) < 0) {
         return ret;

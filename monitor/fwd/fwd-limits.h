@@ -37,7 +37,8 @@
 #define APPDEP_FWD_REC_BUF              (64 * 1024)
 #define APPDEP_FWD_READS_PER_DISPATCH   8
 #define APPDEP_FWD_MAX_CLIENTS          4       /* record connections per VM */
-#define APPDEP_FWD_GARBAGE_LOG_MAX      10      /* per connection, then counted */
+/* Garbage log lines per connection; further garbage is only counted. */
+#define APPDEP_FWD_GARBAGE_LOG_MAX      10
 
 /* The QMP client (qmp.c). */
 #define APPDEP_QMP_TIMEOUT_MS           5000    /* per exchange */
