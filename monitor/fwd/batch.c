@@ -68,7 +68,8 @@ void fwd_refill(Fwd *f)
         if (ret <= 0) {
             g_free(b);
             if (ret < 0) {
-                fwd_log("spool: %s", appdep_spool_error(f->spool));
+                appdep_log(APPDEP_LOG_WARN, "spool: %s",
+                           appdep_spool_error(f->spool));
                 continue;
             }
             break;
@@ -79,7 +80,8 @@ void fwd_refill(Fwd *f)
     }
     if (!appdep_spool_has_unread(f->spool) && f->spooling) {
         f->spooling = false;
-        fwd_log("spool drained: new batches go straight to the server");
+        appdep_log(APPDEP_LOG_INFO,
+                   "spool drained: new batches go straight to the server");
     }
 }
 
@@ -116,15 +118,18 @@ int fwd_seal(Fwd *f)
             f->batches_dropped++;
             if (!f->dropping) {
                 f->dropping = true;
-                fwd_log("spool: %s: dropping batches (records counted)",
-                        appdep_spool_error(f->spool));
+                appdep_log(APPDEP_LOG_WARN,
+                           "spool: %s: dropping batches (records counted)",
+                           appdep_spool_error(f->spool));
             }
             return 0;
         }
         if (!f->spooling) {
             f->spooling = true;
-            fwd_log("spooling batches from %" PRIu64 " (server %s)",
-                    f->next_batch, fwd_connected(f) ? "busy" : "unreachable");
+            appdep_log(APPDEP_LOG_INFO,
+                       "spooling batches from %" PRIu64 " (server %s)",
+                       f->next_batch,
+                       fwd_connected(f) ? "busy" : "unreachable");
         }
         f->dropping = false;
         f->next_batch++;
@@ -132,7 +137,7 @@ int fwd_seal(Fwd *f)
     }
     ret = appdep_spool_reserve(f->spool, f->next_batch);
     if (ret < 0) {
-        fwd_log("spool: %s", appdep_spool_error(f->spool));
+        appdep_log(APPDEP_LOG_WARN, "spool: %s", appdep_spool_error(f->spool));
     }
     return queued;
 }
@@ -152,8 +157,9 @@ void fwd_spool_queue(Fwd *f)
         }
         if (appdep_spool_append(f->spool, b->frame, b->len, b->batch,
                                 new_run) < 0) {
-            fwd_log("shutdown: batch %" PRIu64 " not spooled: %s", b->batch,
-                    appdep_spool_error(f->spool));
+            appdep_log(APPDEP_LOG_WARN,
+                       "shutdown: batch %" PRIu64 " not spooled: %s",
+                       b->batch, appdep_spool_error(f->spool));
             f->records_dropped += b->count;
             f->batches_dropped++;
             lost++;
@@ -165,7 +171,8 @@ void fwd_spool_queue(Fwd *f)
         new_run = false;
     }
     if (saved || lost) {
-        fwd_log("shutdown: %" PRIu64 " unacknowledged batches spooled for "
-                "replay, %" PRIu64 " lost", saved, lost);
+        appdep_log(APPDEP_LOG_INFO, "shutdown: %" PRIu64 " unacknowledged "
+                   "batches spooled for replay, %" PRIu64 " lost",
+                   saved, lost);
     }
 }

@@ -18,31 +18,14 @@
 #include <inttypes.h>
 #include "fwd.h"
 
-/* Printable, bounded copy of untrusted text for the log. */
-static char *escape_text(const char *s)
-{
-    GString *out = g_string_new(NULL);
-
-    for (; *s && out->len < APPDEP_FRAME_MSG_LEN; s++) {
-        unsigned char c = *s;
-
-        if (c < 0x20 || c >= 0x7f || c == '\\') {
-            g_string_append_printf(out, "\\x%02x", c);
-        } else {
-            g_string_append_c(out, c);
-        }
-    }
-    return g_string_free(out, FALSE);
-}
-
 static void fwd_vm_set_enabled(FwdVm *vm, bool enabled, const char *why)
 {
     if (vm->inv.enabled == enabled) {
         return;
     }
     vm->inv.enabled = enabled;
-    fwd_log("vm %s: inspection %s (%s)", vm->name, enabled ? "on" : "off",
-            why);
+    appdep_log(APPDEP_LOG_INFO, "vm %s: inspection %s (%s)", vm->name,
+               enabled ? "on" : "off", why);
     fwd_send_hello(vm->fwd);
 }
 
@@ -91,7 +74,7 @@ static void fwd_qmp_state(bool ready, int status, const char *why,
 
     if (ready) {
         g_clear_pointer(&vm->qmp_last_why, g_free);
-        fwd_log("vm %s: QMP connected", vm->name);
+        appdep_log(APPDEP_LOG_INFO, "vm %s: QMP connected", vm->name);
         appdep_qmp_execute(vm->qmp, "x-query-appdep", NULL, fwd_query_reply,
                            vm);
         return;
@@ -101,7 +84,9 @@ static void fwd_qmp_state(bool ready, int status, const char *why,
     }
     /* a QEMU that stays away is reported once, not at every retry */
     if (!vm->qmp_last_why || strcmp(vm->qmp_last_why, why)) {
-        fwd_log("vm %s: QMP: %s", vm->name, why);
+        g_autofree char *text = appdep_log_escape(why);
+
+        appdep_log(APPDEP_LOG_WARN, "vm %s: QMP: %s", vm->name, text);
         g_free(vm->qmp_last_why);
         vm->qmp_last_why = g_strdup(why);
     }
@@ -122,8 +107,8 @@ static void fwd_send_result(Fwd *f, unsigned gen, uint64_t id, int status,
 
     g_strlcpy(r.message, msg ? msg : "", sizeof(r.message));
     if (gen != f->gen || !fwd_connected(f)) {
-        fwd_log("command %" PRIu64 ": server connection gone, result lost",
-                id);
+        appdep_log(APPDEP_LOG_WARN, "command %" PRIu64 ": server connection "
+                   "gone, result lost", id);
         return;
     }
     len = appdep_frame_encode_result(&r, buf, sizeof(buf));
@@ -135,12 +120,13 @@ static void fwd_command_reply(int status, const char *error, JsonNode *ret,
                               void *opaque)
 {
     g_autofree FwdCmd *cmd = opaque;
-    g_autofree char *text = escape_text(error ? error : "");
+    g_autofree char *text = appdep_log_escape(error);
     Fwd *f = cmd->fwd;
 
-    fwd_log("command %" PRIu64 ": vm %s inspect %s: %s%s", cmd->id,
-            cmd->vm->name, cmd->op == APPDEP_CMD_INSPECT_ON ? "on" : "off",
-            status ? "failed: " : "done", text);
+    appdep_log(APPDEP_LOG_INFO, "command %" PRIu64 ": vm %s inspect %s: %s%s",
+               cmd->id, cmd->vm->name,
+               cmd->op == APPDEP_CMD_INSPECT_ON ? "on" : "off",
+               status ? "failed: " : "done", text);
     if (!status) {
         fwd_vm_set_enabled(cmd->vm, cmd->op == APPDEP_CMD_INSPECT_ON,
                            "command");
@@ -152,7 +138,7 @@ static void fwd_command_reply(int status, const char *error, JsonNode *ret,
 
 void fwd_command(Fwd *f, const AppdepFrameCommand *c)
 {
-    g_autofree char *name = escape_text(c->vm);
+    g_autofree char *name = appdep_log_escape(c->vm);
     g_autofree char *msg = NULL;
     JsonObject *args;
     FwdCmd *cmd;
@@ -177,7 +163,8 @@ void fwd_command(Fwd *f, const AppdepFrameCommand *c)
             return;
         }
     }
-    fwd_log("command %" PRIu64 ": no VM '%s' on this host", c->id, name);
+    appdep_log(APPDEP_LOG_INFO, "command %" PRIu64 ": no VM '%s' on this host",
+               c->id, name);
     msg = g_strdup_printf("no VM '%s' on host %s", c->vm, f->host);
     fwd_send_result(f, f->gen, c->id, -ENOENT, msg);
 }

@@ -28,16 +28,13 @@
 #include <gio/gio.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include "frame.h"
 #include "fwd-limits.h"
+#include "log.h"
 #include "qmp.h"
 #include "spool.h"
 
 #define FWD_NAME                    "appdep-fwd"
-
-#define fwd_log(fmt, ...) \
-    fprintf(stderr, FWD_NAME ": " fmt "\n", ## __VA_ARGS__)
 
 typedef struct Fwd Fwd;
 

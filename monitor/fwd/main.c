@@ -33,17 +33,18 @@ static void fwd_status(Fwd *f, const char *why)
     for (l = f->unsent; l; l = l->next) {
         unsent++;
     }
-    fwd_log("status (%s): server=%s next-batch=%" PRIu64 " queue=%u batches/"
-            "%" PRIu64 " bytes unsent=%" PRIu64 " spool=%u files/%" PRIu64
-            " of %" PRIu64 " bytes records: in=%" PRIu64 " acked=%" PRIu64
-            " spooled=%" PRIu64 " dropped=%" PRIu64 " (batches %" PRIu64
-            ") garbage=%" PRIu64 " events/%" PRIu64 " bytes commands=%"
-            PRIu64, why, fwd_connected(f) ? "up" : "down", f->next_batch,
-            f->queue.length, f->queue_bytes, unsent,
-            appdep_spool_files(f->spool), appdep_spool_bytes(f->spool),
-            f->spool_max, f->records_in, f->records_acked, f->records_spooled,
-            f->records_dropped, f->batches_dropped, f->garbage_events,
-            f->garbage_bytes, f->commands);
+    appdep_log(APPDEP_LOG_INFO,
+               "status (%s): server=%s next-batch=%" PRIu64 " queue=%u "
+               "batches/%" PRIu64 " bytes unsent=%" PRIu64 " spool=%u files/%"
+               PRIu64 " of %" PRIu64 " bytes records: in=%" PRIu64 " acked=%"
+               PRIu64 " spooled=%" PRIu64 " dropped=%" PRIu64 " (batches %"
+               PRIu64 ") garbage=%" PRIu64 " events/%" PRIu64 " bytes "
+               "commands=%" PRIu64, why, fwd_connected(f) ? "up" : "down",
+               f->next_batch, f->queue.length, f->queue_bytes, unsent,
+               appdep_spool_files(f->spool), appdep_spool_bytes(f->spool),
+               f->spool_max, f->records_in, f->records_acked,
+               f->records_spooled, f->records_dropped, f->batches_dropped,
+               f->garbage_events, f->garbage_bytes, f->commands);
 }
 
 static gboolean fwd_tick_cb(gpointer opaque)
@@ -68,8 +69,9 @@ static gboolean fwd_exit_timer_cb(gpointer opaque)
     Fwd *f = opaque;
 
     f->exit_timer = 0;
-    fwd_log("shutdown: %u batches still unacknowledged after %d ms",
-            f->queue.length, APPDEP_FWD_EXIT_WAIT_MS);
+    appdep_log(APPDEP_LOG_WARN,
+               "shutdown: %u batches still unacknowledged after %d ms",
+               f->queue.length, APPDEP_FWD_EXIT_WAIT_MS);
     g_main_loop_quit(f->loop);
     return G_SOURCE_REMOVE;
 }
@@ -83,7 +85,8 @@ static gboolean fwd_term_cb(gpointer opaque)
         g_main_loop_quit(f->loop);
         return G_SOURCE_CONTINUE;
     }
-    fwd_log("shutting down: closing record streams, flushing batches");
+    appdep_log(APPDEP_LOG_INFO,
+               "shutting down: closing record streams, flushing batches");
     f->exiting = true;
     fwd_clear_timer(&f->reconnect);
     if (f->connecting) {
@@ -152,6 +155,7 @@ int main(int argc, char **argv)
     guint i;
     int ret;
 
+    appdep_log_init(FWD_NAME, APPDEP_LOG_INFO);
     ctx = g_option_context_new(NULL);
     summary = g_strdup_printf(
         "Forward appdep records from the local QEMUs to the APM server.\n"
@@ -180,11 +184,11 @@ int main(int argc, char **argv)
     g_option_context_set_summary(ctx, summary);
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        fprintf(stderr, FWD_NAME ": %s (try --help)\n", err->message);
+        appdep_log(APPDEP_LOG_ERROR, "%s (try --help)", err->message);
         return 1;
     }
     if (!config || argc != 1) {
-        fprintf(stderr, FWD_NAME ": give --config FILE (try --help)\n");
+        appdep_log(APPDEP_LOG_ERROR, "give --config FILE (try --help)");
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -193,18 +197,20 @@ int main(int argc, char **argv)
     g_queue_init(&f->queue);
     g_queue_init(&f->ctrl);
     if (fwd_load_config(f, config, why) < 0) {
-        fprintf(stderr, FWD_NAME ": config %s: %s\n", config, why->str);
+        appdep_log(APPDEP_LOG_ERROR, "config %s: %s", config, why->str);
         fwd_free(f);
         return 1;
     }
     ret = appdep_spool_open(f->spool_dir, f->spool_max, &f->spool,
                             &f->next_batch, &repaired);
     if (repaired) {
-        fwd_log("spool: %u damaged files repaired; last: %s", repaired,
-                appdep_spool_error(f->spool));
+        appdep_log(APPDEP_LOG_WARN,
+                   "spool: %u damaged files repaired; last: %s", repaired,
+                   appdep_spool_error(f->spool));
     }
     if (ret < 0) {
-        fwd_log("spool: %s", appdep_spool_error(f->spool));
+        appdep_log(APPDEP_LOG_ERROR, "spool: %s",
+                   appdep_spool_error(f->spool));
         fwd_free(f);
         return 1;
     }
@@ -214,8 +220,8 @@ int main(int argc, char **argv)
         FwdVm *vm = f->vms->pdata[i];
 
         if (fwd_vm_listen(vm, &err) < 0) {
-            fwd_log("vm %s: records=%s: %s", vm->name, vm->rec_path,
-                    err->message);
+            appdep_log(APPDEP_LOG_ERROR, "vm %s: records=%s: %s", vm->name,
+                       vm->rec_path, err->message);
             fwd_free(f);
             return 1;
         }
@@ -228,10 +234,10 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGINT, fwd_term_cb, f);
     g_unix_signal_add(SIGUSR1, fwd_usr1_cb, f);
 
-    fwd_log("started: host %s, %u VMs, server %s, spool %s (%" PRIu64
-            " bytes, next batch %" PRIu64 ")", f->host, f->vms->len,
-            f->server, f->spool_dir, appdep_spool_bytes(f->spool),
-            f->next_batch);
+    appdep_log(APPDEP_LOG_INFO, "started: host %s, %u VMs, server %s, "
+               "spool %s (%" PRIu64 " bytes, next batch %" PRIu64 ")",
+               f->host, f->vms->len, f->server, f->spool_dir,
+               appdep_spool_bytes(f->spool), f->next_batch);
     g_main_loop_run(f->loop);
 
     fwd_spool_queue(f);

@@ -86,12 +86,12 @@ static void fwd_client_decode(FwdClient *c, bool eof)
             f->garbage_events++;
             f->garbage_bytes += used;
             if (c->garbage_logged < APPDEP_FWD_GARBAGE_LOG_MAX) {
-                fwd_log("vm %s: record stream offset %" PRIu64 ": %s, "
-                        "skipped %zu bytes%s", c->vm->name, c->offset + pos,
-                        why, used,
-                        ++c->garbage_logged == APPDEP_FWD_GARBAGE_LOG_MAX ?
-                        " (further garbage on this connection only counted)" :
-                        "");
+                appdep_log(APPDEP_LOG_WARN, "vm %s: record stream offset %"
+                           PRIu64 ": %s, skipped %zu bytes%s", c->vm->name,
+                           c->offset + pos, why, used,
+                           ++c->garbage_logged == APPDEP_FWD_GARBAGE_LOG_MAX ?
+                           " (further garbage on this connection only "
+                           "counted)" : "");
             }
         }
         pos += used;
@@ -104,8 +104,8 @@ static void fwd_client_decode(FwdClient *c, bool eof)
 static void fwd_client_close(FwdClient *c, const char *why)
 {
     fwd_client_decode(c, true);
-    fwd_log("vm %s: record stream closed after %" PRIu64 " bytes (%s)",
-            c->vm->name, c->offset, why);
+    appdep_log(APPDEP_LOG_INFO, "vm %s: record stream closed after %" PRIu64
+               " bytes (%s)", c->vm->name, c->offset, why);
     g_ptr_array_remove(c->vm->clients, c);
 }
 
@@ -146,14 +146,15 @@ static gboolean fwd_accept_cb(GSocket *listener, GIOCondition cond,
 
         if (!sock) {
             if (!g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
-                fwd_log("vm %s: accept on %s: %s", vm->name, vm->rec_path,
-                        err->message);
+                appdep_log(APPDEP_LOG_WARN, "vm %s: accept on %s: %s",
+                           vm->name, vm->rec_path, err->message);
             }
             break;
         }
         if (vm->clients->len >= APPDEP_FWD_MAX_CLIENTS) {
-            fwd_log("vm %s: more than %d record connections, refused",
-                    vm->name, APPDEP_FWD_MAX_CLIENTS);
+            appdep_log(APPDEP_LOG_WARN,
+                       "vm %s: more than %d record connections, refused",
+                       vm->name, APPDEP_FWD_MAX_CLIENTS);
             g_socket_close(sock, NULL);
             g_object_unref(sock);
             continue;
@@ -168,7 +169,8 @@ static gboolean fwd_accept_cb(GSocket *listener, GIOCondition cond,
         g_source_set_callback(c->src, G_SOURCE_FUNC(fwd_client_cb), c, NULL);
         g_source_attach(c->src, NULL);
         g_ptr_array_add(vm->clients, c);
-        fwd_log("vm %s: record stream connected", vm->name);
+        appdep_log(APPDEP_LOG_INFO, "vm %s: record stream connected",
+                   vm->name);
     }
     return G_SOURCE_CONTINUE;
 }

@@ -89,8 +89,9 @@ void fwd_server_drop(Fwd *f, const char *fmt, ...)
     va_start(ap, fmt);
     why = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    fwd_log("server %s: %s; dropping the connection, %u unacknowledged "
-            "batches kept", f->server, why, f->queue.length);
+    appdep_log(APPDEP_LOG_WARN, "server %s: %s; dropping the connection, %u "
+               "unacknowledged batches kept", f->server, why,
+               f->queue.length);
     fwd_server_close(f);
     if (f->exiting) {
         g_main_loop_quit(f->loop);
@@ -173,7 +174,7 @@ static bool fwd_server_ack(Fwd *f, uint64_t batch)
      * resent and acknowledged again.
      */
     if (fwd_acked(f, MIN(batch, f->last_sent)) < 0) {
-        fwd_log("spool: %s", appdep_spool_error(f->spool));
+        appdep_log(APPDEP_LOG_WARN, "spool: %s", appdep_spool_error(f->spool));
     }
     f->last_progress = g_get_monotonic_time();
     fwd_refill(f);
@@ -271,8 +272,8 @@ static void fwd_connected_cb(GObject *obj, GAsyncResult *res, gpointer opaque)
     if (!conn) {
         /* an absent server is reported once, not at every retry */
         if (!f->last_connect_err || strcmp(f->last_connect_err, err->message)) {
-            fwd_log("server %s: %s; retrying with backoff", f->server,
-                    err->message);
+            appdep_log(APPDEP_LOG_WARN, "server %s: %s; retrying with backoff",
+                       f->server, err->message);
             g_free(f->last_connect_err);
             f->last_connect_err = g_strdup(err->message);
         }
@@ -299,9 +300,9 @@ static void fwd_connected_cb(GObject *obj, GAsyncResult *res, gpointer opaque)
                                        NULL);
     g_source_set_callback(f->in_src, G_SOURCE_FUNC(fwd_in_cb), f, NULL);
     g_source_attach(f->in_src, NULL);
-    fwd_log("server %s: connected; replaying %u queued batches and %" PRIu64
-            " spooled bytes", f->server, f->queue.length,
-            appdep_spool_bytes(f->spool));
+    appdep_log(APPDEP_LOG_INFO, "server %s: connected; replaying %u queued "
+               "batches and %" PRIu64 " spooled bytes", f->server,
+               f->queue.length, appdep_spool_bytes(f->spool));
     fwd_send_hello(f);
     fwd_refill(f);
     fwd_pump(f);
