@@ -252,7 +252,10 @@ void fwd_command(Fwd *f, const AppdepFrameCommand *c);
 
 /* ---- records.c --------------------------------------------------------- */
 
-/* Listen on @vm's record socket.  0, or -errno with *@errp set. */
+/*
+ * Listen on @vm's record socket, replacing a stale socket file but no
+ * other kind of file.  0, or -errno with *@errp set.
+ */
 int fwd_vm_listen(FwdVm *vm, GError **errp);
 
 /* Stop taking records: close the listener and drain the connections. */

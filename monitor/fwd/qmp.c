@@ -184,10 +184,11 @@ static void qmp_flush(AppdepQmp *q)
             return;
         }
         if (r < 0) {
+            int err = errno;
             g_autofree char *why = g_strdup_printf("QMP socket %s: %s",
-                                                   q->path, g_strerror(errno));
+                                                   q->path, g_strerror(err));
 
-            qmp_drop(q, -errno, why);
+            qmp_drop(q, -err, why);
             return;
         }
         g_string_erase(q->wbuf, 0, r);
@@ -316,12 +317,13 @@ static gboolean qmp_in_cb(gint fd, GIOCondition cond, gpointer opaque)
         return G_SOURCE_CONTINUE;
     }
     if (r <= 0) {
+        int err = r ? errno : ECONNRESET;
         g_autofree char *why = g_strdup_printf("QMP socket %s: %s", q->path,
-                                               r ? g_strerror(errno) :
+                                               r ? g_strerror(err) :
                                                "QEMU closed the connection");
 
         q->in_watch = 0;
-        qmp_drop(q, r ? -errno : -ECONNRESET, why);
+        qmp_drop(q, -err, why);
         return G_SOURCE_REMOVE;
     }
     g_string_append_len(q->rbuf, buf, r);

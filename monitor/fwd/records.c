@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "fwd.h"
 #include "stream.h"
@@ -178,8 +179,17 @@ static gboolean fwd_accept_cb(GSocket *listener, GIOCondition cond,
 int fwd_vm_listen(FwdVm *vm, GError **errp)
 {
     g_autoptr(GSocketAddress) addr = NULL;
+    struct stat st;
 
-    unlink(vm->rec_path);
+    /* a stale socket of an earlier run goes; anything else is not ours */
+    if (lstat(vm->rec_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            g_set_error(errp, G_IO_ERROR, G_IO_ERROR_EXISTS,
+                        "exists and is not a socket; not removing it");
+            return -EEXIST;
+        }
+        unlink(vm->rec_path);
+    }
     vm->listener = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
                                 G_SOCKET_PROTOCOL_DEFAULT, errp);
     if (!vm->listener) {
