@@ -13,28 +13,6 @@
 #define VM_NADDR_OFF        65
 #define VM_ADDRS_OFF        72
 
-const char *appdep_frame_status_str(int status)
-{
-    switch (status) {
-    case APPDEP_WIRE_OK:
-        return "ok";
-    case APPDEP_WIRE_SHORT:
-        return "truncated";
-    case APPDEP_WIRE_BAD_MAGIC:
-        return "bad magic";
-    case APPDEP_WIRE_BAD_VERSION:
-        return "unsupported version";
-    case APPDEP_WIRE_BAD_LENGTH:
-        return "bad length";
-    case APPDEP_WIRE_BAD_TYPE:
-        return "unexpected type";
-    case APPDEP_WIRE_BAD_FIELD:
-        return "field out of range";
-    default:
-        return "malformed";
-    }
-}
-
 size_t appdep_frame_hello_len(uint32_t nvms)
 {
     if (nvms > APPDEP_FRAME_MAX_VMS) {

@@ -18,6 +18,7 @@
 
 #include <inttypes.h>
 #include "fwd.h"
+#include "wire-status.h"
 
 static gboolean fwd_reconnect_cb(gpointer opaque);
 
@@ -199,7 +200,7 @@ static bool fwd_server_parse(Fwd *f)
             fwd_server_drop(f, "bad frame at offset %" PRIu64 ": %s",
                             f->rx_offset, st == APPDEP_WIRE_BAD_TYPE ?
                             "unexpected frame type" :
-                            appdep_frame_status_str(st));
+                            appdep_wire_status_str(st));
             return false;
         }
         if (f->rlen < len) {
@@ -218,7 +219,7 @@ static bool fwd_server_parse(Fwd *f)
             st = appdep_frame_decode_command(f->rbuf, f->rlen, &c);
             if (st != APPDEP_WIRE_OK) {
                 fwd_server_drop(f, "bad COMMAND at offset %" PRIu64 ": %s",
-                                f->rx_offset, appdep_frame_status_str(st));
+                                f->rx_offset, appdep_wire_status_str(st));
                 return false;
             }
             f->on_command(f, &c);

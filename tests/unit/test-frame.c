@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <glib.h>
 #include "frame.h"
+#include "wire-status.h"
 
 #define FUZZ_ROUNDS 20000
 
@@ -436,7 +437,7 @@ static void test_check_header(void)
                     APPDEP_WIRE_BAD_LENGTH);
     g_assert_cmpint(appdep_frame_check_header(buf, 15, &type, &len), ==,
                     APPDEP_WIRE_SHORT);
-    g_assert_cmpstr(appdep_frame_status_str(APPDEP_WIRE_BAD_MAGIC), ==,
+    g_assert_cmpstr(appdep_wire_status_str(APPDEP_WIRE_BAD_MAGIC), ==,
                     "bad magic");
 }
 
