@@ -129,14 +129,19 @@ typedef struct AppdepThreadRecord {
  */
 #define APPDEP_WIRE_THREAD_LEN  176
 
+/*
+ * Decoder statuses.  The failures lie below -1000, apart from every
+ * -errno, so that a status can never be taken for an errno or the
+ * other way round.
+ */
 enum AppdepWireStatus {
     APPDEP_WIRE_OK = 0,
-    APPDEP_WIRE_SHORT = -1,     /* need more bytes; nothing consumed */
-    APPDEP_WIRE_BAD_MAGIC = -2,
-    APPDEP_WIRE_BAD_VERSION = -3,
-    APPDEP_WIRE_BAD_LENGTH = -4,
-    APPDEP_WIRE_BAD_TYPE = -5,  /* well-formed header, unknown type: skip */
-    APPDEP_WIRE_BAD_FIELD = -6, /* known type, field out of range */
+    APPDEP_WIRE_SHORT = -1001,      /* need more bytes; nothing consumed */
+    APPDEP_WIRE_BAD_MAGIC = -1002,
+    APPDEP_WIRE_BAD_VERSION = -1003,
+    APPDEP_WIRE_BAD_LENGTH = -1004,
+    APPDEP_WIRE_BAD_TYPE = -1005,   /* well-formed header, unknown type: skip */
+    APPDEP_WIRE_BAD_FIELD = -1006,  /* known type, field out of range */
 };
 
 static inline void appdep_wire_put16(uint8_t *p, uint16_t v)
