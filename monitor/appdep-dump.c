@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "log.h"
 #include "stream.h"
 
 #define DUMP_BUF_SIZE (64 * 1024)
@@ -51,8 +52,8 @@ static bool dump_fd(int fd, const char *name)
                 continue;
             }
             if (r < 0) {
-                fprintf(stderr, "appdep-dump: %s: read: %s\n", name,
-                        g_strerror(errno));
+                appdep_log(APPDEP_LOG_ERROR, "%s: read: %s", name,
+                           g_strerror(errno));
                 return true;
             }
             eof = r == 0;
@@ -83,8 +84,8 @@ static bool dump_fd(int fd, const char *name)
                 }
             } else {
                 n_errors++;
-                fprintf(stderr, "appdep-dump: %s: offset %" G_GUINT64_FORMAT
-                        ": %s, skipped %zu bytes\n", name, offset, why, used);
+                appdep_log(APPDEP_LOG_INFO, "%s: offset %" G_GUINT64_FORMAT
+                           ": %s, skipped %zu bytes", name, offset, why, used);
             }
             memmove(buf, buf + used, have - used);
             have -= used;
@@ -104,19 +105,21 @@ static int listen_unix(const char *path)
     int fd;
 
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        fprintf(stderr, "appdep-dump: socket path too long: %s\n", path);
+        appdep_log(APPDEP_LOG_ERROR, "socket path too long: %s", path);
         return -1;
     }
     strcpy(sa.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        perror("appdep-dump: socket");
+        appdep_log(APPDEP_LOG_ERROR, "socket: %s", g_strerror(errno));
         return -1;
     }
     unlink(path);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         listen(fd, 4) < 0) {
-        fprintf(stderr, "appdep-dump: %s: %s\n", path, g_strerror(errno));
+        int err = errno;
+
+        appdep_log(APPDEP_LOG_ERROR, "%s: %s", path, g_strerror(err));
         close(fd);
         return -1;
     }
@@ -146,6 +149,7 @@ int main(int argc, char **argv)
     };
     int ret = 0;
 
+    appdep_log_init("appdep-dump", APPDEP_LOG_INFO);
     ctx = g_option_context_new("[FILE|-]");
     g_option_context_set_summary(ctx,
         "Print an appdep record stream as JSON lines, one record per line,\n"
@@ -156,19 +160,19 @@ int main(int argc, char **argv)
         "Exit status: 0, or 2 when malformed input was seen.");
     g_option_context_add_main_entries(ctx, entries, NULL);
     if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
-        fprintf(stderr, "appdep-dump: %s (try --help)\n", err->message);
+        appdep_log(APPDEP_LOG_ERROR, "%s (try --help)", err->message);
         return 1;
     }
     if (count < 0) {
-        fprintf(stderr, "appdep-dump: --count must be positive\n");
+        appdep_log(APPDEP_LOG_ERROR, "--count must be positive");
         return 1;
     }
     max_records = count;
     if (save_path) {
         save_file = fopen(save_path, "ab");
         if (!save_file) {
-            fprintf(stderr, "appdep-dump: %s: %s\n", save_path,
-                    g_strerror(errno));
+            appdep_log(APPDEP_LOG_ERROR, "%s: %s", save_path,
+                       g_strerror(errno));
             return 1;
         }
     }
@@ -178,7 +182,7 @@ int main(int argc, char **argv)
         int lfd;
 
         if (argc != 1) {
-            fprintf(stderr, "appdep-dump: --listen takes no FILE\n");
+            appdep_log(APPDEP_LOG_ERROR, "--listen takes no FILE");
             return 1;
         }
         lfd = listen_unix(listen_path);
@@ -193,7 +197,8 @@ int main(int argc, char **argv)
                 if (errno == EINTR) {
                     continue;
                 }
-                perror("appdep-dump: accept");
+                appdep_log(APPDEP_LOG_ERROR, "accept: %s",
+                           g_strerror(errno));
                 ret = 1;
                 break;
             }
@@ -210,13 +215,13 @@ int main(int argc, char **argv)
         int fd;
 
         if (argc != 2) {
-            fprintf(stderr, "appdep-dump: give one FILE, '-', or --listen "
-                    "PATH (try --help)\n");
+            appdep_log(APPDEP_LOG_ERROR, "give one FILE, '-', or --listen "
+                       "PATH (try --help)");
             return 1;
         }
         fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : 0;
         if (fd < 0) {
-            fprintf(stderr, "appdep-dump: %s: %s\n", path, g_strerror(errno));
+            appdep_log(APPDEP_LOG_ERROR, "%s: %s", path, g_strerror(errno));
             return 1;
         }
         dump_fd(fd, path);

@@ -129,14 +129,19 @@ typedef struct AppdepThreadRecord {
  */
 #define APPDEP_WIRE_THREAD_LEN  176
 
+/*
+ * Decoder statuses.  The failures lie below -1000, apart from every
+ * -errno, so that a status can never be taken for an errno or the
+ * other way round.
+ */
 enum AppdepWireStatus {
     APPDEP_WIRE_OK = 0,
-    APPDEP_WIRE_SHORT = -1,     /* need more bytes; nothing consumed */
-    APPDEP_WIRE_BAD_MAGIC = -2,
-    APPDEP_WIRE_BAD_VERSION = -3,
-    APPDEP_WIRE_BAD_LENGTH = -4,
-    APPDEP_WIRE_BAD_TYPE = -5,  /* well-formed header, unknown type: skip */
-    APPDEP_WIRE_BAD_FIELD = -6, /* known type, field out of range */
+    APPDEP_WIRE_SHORT = -1001,      /* need more bytes; nothing consumed */
+    APPDEP_WIRE_BAD_MAGIC = -1002,
+    APPDEP_WIRE_BAD_VERSION = -1003,
+    APPDEP_WIRE_BAD_LENGTH = -1004,
+    APPDEP_WIRE_BAD_TYPE = -1005,   /* well-formed header, unknown type: skip */
+    APPDEP_WIRE_BAD_FIELD = -1006,  /* known type, field out of range */
 };
 
 static inline void appdep_wire_put16(uint8_t *p, uint16_t v)
@@ -236,13 +241,15 @@ static inline void appdep_wire_encode_thread(const AppdepThreadRecord *r,
 }
 
 /*
- * Check the header at @buf (@avail bytes available).  On success returns
- * APPDEP_WIRE_OK, or APPDEP_WIRE_BAD_TYPE for a well-formed header of an
- * unknown type, and stores the record length in *@len; the caller may skip
- * *@len bytes.  Any other status means "not a header here".
+ * The checks every header gets, record or frame, in this order: at least
+ * APPDEP_WIRE_HDR_LEN bytes (else APPDEP_WIRE_SHORT), magic, version,
+ * the reserved word at 12 zero (else APPDEP_WIRE_BAD_FIELD), and a length
+ * from APPDEP_WIRE_HDR_LEN to @max_len (else APPDEP_WIRE_BAD_LENGTH).
+ * On APPDEP_WIRE_OK stores type and length; the caller checks the type.
  */
-static inline int appdep_wire_check_header(const uint8_t *buf, size_t avail,
-                                           uint16_t *type, uint32_t *len)
+static inline int appdep_wire_check_hdr(const uint8_t *buf, size_t avail,
+                                        uint32_t max_len, uint16_t *type,
+                                        uint32_t *len)
 {
     uint32_t l;
 
@@ -255,13 +262,35 @@ static inline int appdep_wire_check_header(const uint8_t *buf, size_t avail,
     if (appdep_wire_get16(buf + 4) != APPDEP_WIRE_VERSION) {
         return APPDEP_WIRE_BAD_VERSION;
     }
+    if (appdep_wire_get32(buf + 12) != 0) {
+        return APPDEP_WIRE_BAD_FIELD;
+    }
     l = appdep_wire_get32(buf + 8);
-    if (l < APPDEP_WIRE_HDR_LEN || l > APPDEP_WIRE_MAX_LEN) {
+    if (l < APPDEP_WIRE_HDR_LEN || l > max_len) {
         return APPDEP_WIRE_BAD_LENGTH;
     }
     *type = appdep_wire_get16(buf + 6);
     *len = l;
-    if (*type == APPDEP_WIRE_THREAD && l != APPDEP_WIRE_THREAD_LEN) {
+    return APPDEP_WIRE_OK;
+}
+
+/*
+ * Check the record header at @buf (@avail bytes available), as
+ * appdep_wire_check_hdr() with APPDEP_WIRE_MAX_LEN.  On success returns
+ * APPDEP_WIRE_OK, or APPDEP_WIRE_BAD_TYPE for a well-formed header of an
+ * unknown type, and stores the record length in *@len; the caller may skip
+ * *@len bytes.  Any other status means "not a header here".
+ */
+static inline int appdep_wire_check_header(const uint8_t *buf, size_t avail,
+                                           uint16_t *type, uint32_t *len)
+{
+    int ret;
+
+    ret = appdep_wire_check_hdr(buf, avail, APPDEP_WIRE_MAX_LEN, type, len);
+    if (ret != APPDEP_WIRE_OK) {
+        return ret;
+    }
+    if (*type == APPDEP_WIRE_THREAD && *len != APPDEP_WIRE_THREAD_LEN) {
         return APPDEP_WIRE_BAD_LENGTH;
     }
     return *type == APPDEP_WIRE_THREAD ? APPDEP_WIRE_OK : APPDEP_WIRE_BAD_TYPE;
@@ -270,7 +299,9 @@ static inline int appdep_wire_check_header(const uint8_t *buf, size_t avail,
 /*
  * Decode one thread record from @buf (@avail bytes).  Returns
  * APPDEP_WIRE_OK and the record length in *@consumed, or a negative
- * status; on APPDEP_WIRE_BAD_TYPE *@consumed is the length to skip.
+ * status; on APPDEP_WIRE_BAD_TYPE *@consumed is the length to skip.  An
+ * unknown op or family, or a reserved word (12, 164) not zero, is
+ * APPDEP_WIRE_BAD_FIELD.
  */
 static inline int appdep_wire_decode_thread(const uint8_t *buf, size_t avail,
                                             AppdepThreadRecord *r,
@@ -307,7 +338,8 @@ static inline int appdep_wire_decode_thread(const uint8_t *buf, size_t avail,
     r->bytes = appdep_wire_get64(buf + 168);
     *consumed = len;
     if (!appdep_wire_op_name(r->op) ||
-        (r->family != APPDEP_FAMILY_IPV4 && r->family != APPDEP_FAMILY_IPV6)) {
+        (r->family != APPDEP_FAMILY_IPV4 && r->family != APPDEP_FAMILY_IPV6) ||
+        appdep_wire_get32(buf + 164) != 0) {
         return APPDEP_WIRE_BAD_FIELD;   /* *consumed: skip it */
     }
     return APPDEP_WIRE_OK;

@@ -13,28 +13,6 @@
 #define VM_NADDR_OFF        65
 #define VM_ADDRS_OFF        72
 
-const char *appdep_frame_status_str(int status)
-{
-    switch (status) {
-    case APPDEP_WIRE_OK:
-        return "ok";
-    case APPDEP_WIRE_SHORT:
-        return "truncated";
-    case APPDEP_WIRE_BAD_MAGIC:
-        return "bad magic";
-    case APPDEP_WIRE_BAD_VERSION:
-        return "unsupported version";
-    case APPDEP_WIRE_BAD_LENGTH:
-        return "bad length";
-    case APPDEP_WIRE_BAD_TYPE:
-        return "unexpected type";
-    case APPDEP_WIRE_BAD_FIELD:
-        return "field out of range";
-    default:
-        return "malformed";
-    }
-}
-
 size_t appdep_frame_hello_len(uint32_t nvms)
 {
     if (nvms > APPDEP_FRAME_MAX_VMS) {
@@ -96,23 +74,13 @@ int appdep_frame_check_header(const uint8_t *buf, size_t avail,
 {
     uint16_t t;
     uint32_t l;
+    int ret;
 
-    if (avail < APPDEP_WIRE_HDR_LEN) {
-        return APPDEP_WIRE_SHORT;
+    ret = appdep_wire_check_hdr(buf, avail, APPDEP_FRAME_MAX_LEN, &t, &l);
+    if (ret != APPDEP_WIRE_OK) {
+        return ret;
     }
-    if (appdep_wire_get32(buf) != APPDEP_WIRE_MAGIC) {
-        return APPDEP_WIRE_BAD_MAGIC;
-    }
-    if (appdep_wire_get16(buf + 4) != APPDEP_WIRE_VERSION) {
-        return APPDEP_WIRE_BAD_VERSION;
-    }
-    if (appdep_wire_get32(buf + 12) != 0) {
-        return APPDEP_WIRE_BAD_FIELD;
-    }
-    t = appdep_wire_get16(buf + 6);
-    l = appdep_wire_get32(buf + 8);
-    if (l < APPDEP_WIRE_HDR_LEN || l > APPDEP_FRAME_MAX_LEN ||
-        !frame_len_ok(t, l)) {
+    if (!frame_len_ok(t, l)) {
         return APPDEP_WIRE_BAD_LENGTH;
     }
     *type = t;

@@ -7,7 +7,8 @@
  * and appdep-server; safe to call from any thread.
  *
  * Error convention (one for the whole API):
- *   - decoders return an APPDEP_WIRE_* status (appdep-wire.h):
+ *   - decoders return an APPDEP_WIRE_* status (appdep-wire.h; text
+ *     from appdep_wire_status_str(), wire-status.h):
  *     APPDEP_WIRE_OK, APPDEP_WIRE_SHORT (fewer bytes than the header
  *     announces: nothing consumed, call again with more), or a negative
  *     "this frame is bad" status.  On anything but APPDEP_WIRE_OK the
@@ -85,9 +86,6 @@ typedef struct AppdepFrameResult {
     int32_t status;                     /* 0 or -errno */
     char message[APPDEP_FRAME_MSG_LEN + 1];
 } AppdepFrameResult;
-
-/* Static text for an APPDEP_WIRE_* status, for log messages. */
-const char *appdep_frame_status_str(int status);
 
 /* Frame sizes for a given number of entries; 0 if above the limit. */
 size_t appdep_frame_hello_len(uint32_t nvms);

@@ -9,24 +9,7 @@
 #include <sys/socket.h>
 #include "stream.h"
 #include "json-out.h"
-
-static const char *status_str(int st)
-{
-    switch (st) {
-    case APPDEP_WIRE_BAD_MAGIC:
-        return "bad magic";
-    case APPDEP_WIRE_BAD_VERSION:
-        return "unsupported version";
-    case APPDEP_WIRE_BAD_LENGTH:
-        return "bad record length";
-    case APPDEP_WIRE_BAD_TYPE:
-        return "unknown record type";
-    case APPDEP_WIRE_BAD_FIELD:
-        return "field out of range";
-    default:
-        return "malformed record";
-    }
-}
+#include "wire-status.h"
 
 /*
  * Offset of the next plausible header in @buf after position 0, or the
@@ -88,7 +71,7 @@ int appdep_stream_next(const uint8_t *buf, size_t len, bool eof,
         }
     }
     if (st == APPDEP_WIRE_BAD_TYPE) {
-        *why = status_str(st);
+        *why = appdep_wire_status_str(st);
         *consumed = l;
         return APPDEP_STREAM_SKIP;
     }
@@ -96,7 +79,7 @@ int appdep_stream_next(const uint8_t *buf, size_t len, bool eof,
      * A bad field usually means this "record" is the head of a record cut
      * short followed by the next one: rescan rather than skip its length.
      */
-    *why = status_str(st);
+    *why = appdep_wire_status_str(st);
     *consumed = resync(buf, len, eof);
     return APPDEP_STREAM_SKIP;
 }

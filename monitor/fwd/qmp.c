@@ -13,7 +13,6 @@
 #include <unistd.h>
 #include "qmp.h"
 
-#define QMP_READ_CHUNK      4096
 #define QMP_CAPS_ID         0
 
 enum QmpState {
@@ -185,10 +184,11 @@ static void qmp_flush(AppdepQmp *q)
             return;
         }
         if (r < 0) {
+            int err = errno;
             g_autofree char *why = g_strdup_printf("QMP socket %s: %s",
-                                                   q->path, g_strerror(errno));
+                                                   q->path, g_strerror(err));
 
-            qmp_drop(q, -errno, why);
+            qmp_drop(q, -err, why);
             return;
         }
         g_string_erase(q->wbuf, 0, r);
@@ -308,7 +308,7 @@ static bool qmp_handle_line(AppdepQmp *q, const char *line, size_t len)
 static gboolean qmp_in_cb(gint fd, GIOCondition cond, gpointer opaque)
 {
     AppdepQmp *q = opaque;
-    char buf[QMP_READ_CHUNK];
+    char buf[APPDEP_QMP_READ_CHUNK];
     ssize_t r;
     char *nl;
 
@@ -317,12 +317,13 @@ static gboolean qmp_in_cb(gint fd, GIOCondition cond, gpointer opaque)
         return G_SOURCE_CONTINUE;
     }
     if (r <= 0) {
+        int err = r ? errno : ECONNRESET;
         g_autofree char *why = g_strdup_printf("QMP socket %s: %s", q->path,
-                                               r ? g_strerror(errno) :
+                                               r ? g_strerror(err) :
                                                "QEMU closed the connection");
 
         q->in_watch = 0;
-        qmp_drop(q, r ? -errno : -ECONNRESET, why);
+        qmp_drop(q, -err, why);
         return G_SOURCE_REMOVE;
     }
     g_string_append_len(q->rbuf, buf, r);

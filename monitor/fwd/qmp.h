@@ -21,12 +21,8 @@
 
 #include <stdbool.h>
 #include <json-glib/json-glib.h>
+#include "fwd-limits.h"
 
-#define APPDEP_QMP_TIMEOUT_MS       5000    /* per exchange */
-#define APPDEP_QMP_MAX_LINE         (1024 * 1024)
-#define APPDEP_QMP_MAX_PENDING      32      /* queued commands per client */
-#define APPDEP_QMP_BACKOFF_MIN_MS   500
-#define APPDEP_QMP_BACKOFF_MAX_MS   30000
 
 typedef struct AppdepQmp AppdepQmp;
 

@@ -16,7 +16,6 @@
 #define SPOOL_SUFFIX        ".spool"
 #define SPOOL_DIGITS        20
 #define SPOOL_STATE         "next-batch"
-#define SPOOL_STATE_MAX     32      /* bytes read from the state file */
 
 typedef struct SpoolFile {
     char *path;
@@ -212,7 +211,7 @@ static uint64_t read_state(const char *dir)
     guint64 v;
 
     if (!g_file_get_contents(path, &text, &len, NULL) ||
-        len > SPOOL_STATE_MAX ||
+        len > APPDEP_SPOOL_STATE_MAX ||
         !g_ascii_string_to_unsigned(g_strstrip(text), 10, 1, G_MAXUINT64 / 2,
                                     &v, NULL)) {
         return 1;

@@ -23,11 +23,8 @@
 
 #include <glib.h>
 #include <stdint.h>
+#include "fwd-limits.h"
 
-/* A spool file is closed for appending beyond this size. */
-#define APPDEP_SPOOL_FILE_MAX       (16 * 1024 * 1024)
-/* Batch numbers persisted this far ahead of the one in use. */
-#define APPDEP_SPOOL_BATCH_RESERVE  4096
 
 typedef struct AppdepSpool AppdepSpool;
 

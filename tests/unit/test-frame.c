@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <glib.h>
 #include "frame.h"
+#include "wire-status.h"
 
 #define FUZZ_ROUNDS 20000
 
@@ -273,6 +274,19 @@ static void test_batch_corrupt(void)
     appdep_wire_put32(buf + 32 + 8, 4096);      /* record claims more */
     g_assert_cmpint(appdep_frame_decode_batch(buf, sizeof(buf), &b), ==,
                     APPDEP_WIRE_BAD_FIELD);
+    memcpy(buf, good, sizeof(buf));
+    buf[32 + APPDEP_WIRE_THREAD_LEN + 12] = 1;  /* reserved of record 1 */
+    g_assert_cmpint(appdep_frame_decode_batch(buf, sizeof(buf), &b), ==,
+                    APPDEP_WIRE_BAD_FIELD);
+    /* the reserved word in a record's body fails that record only */
+    memcpy(buf, good, sizeof(buf));
+    buf[32 + 164] = 1;                          /* reserved of record 0 */
+    g_assert_cmpint(appdep_frame_decode_batch(buf, sizeof(buf), &b), ==,
+                    APPDEP_WIRE_OK);
+    g_assert_cmpint(appdep_frame_batch_record(&b, 0, &r), ==,
+                    APPDEP_WIRE_BAD_FIELD);
+    g_assert_cmpint(appdep_frame_batch_record(&b, 1, &r), ==,
+                    APPDEP_WIRE_OK);
     /* a bad field fails that record only */
     memcpy(buf, good, sizeof(buf));
     buf[32 + 96] = 9;                           /* op of record 0 */
@@ -423,7 +437,7 @@ static void test_check_header(void)
                     APPDEP_WIRE_BAD_LENGTH);
     g_assert_cmpint(appdep_frame_check_header(buf, 15, &type, &len), ==,
                     APPDEP_WIRE_SHORT);
-    g_assert_cmpstr(appdep_frame_status_str(APPDEP_WIRE_BAD_MAGIC), ==,
+    g_assert_cmpstr(appdep_wire_status_str(APPDEP_WIRE_BAD_MAGIC), ==,
                     "bad magic");
 }
 

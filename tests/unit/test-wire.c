@@ -151,6 +151,56 @@ static void test_corrupted(void)
     g_assert_cmpuint(used, ==, APPDEP_WIRE_THREAD_LEN);
 }
 
+/* The reserved words of a record (12, 164) must be zero, as in a frame. */
+static void test_reserved(void)
+{
+    AppdepThreadRecord in = sample(3), out;
+    uint8_t good[APPDEP_WIRE_THREAD_LEN], buf[APPDEP_WIRE_THREAD_LEN];
+    static const size_t off[] = { 12, 15, 164, 167 };
+    uint16_t type;
+    uint32_t len;
+    size_t used, i;
+
+    appdep_wire_encode_thread(&in, good);
+    g_assert_cmpuint(appdep_wire_get32(good + 12), ==, 0);
+    g_assert_cmpuint(appdep_wire_get32(good + 164), ==, 0);
+    for (i = 0; i < G_N_ELEMENTS(off); i++) {
+        memcpy(buf, good, sizeof(buf));
+        buf[off[i]] = 1;
+        g_assert_cmpint(appdep_wire_decode_thread(buf, sizeof(buf), &out,
+                                                  &used),
+                        ==, APPDEP_WIRE_BAD_FIELD);
+    }
+    /* the header check alone catches the one in the header */
+    memcpy(buf, good, sizeof(buf));
+    buf[13] = 0x80;
+    g_assert_cmpint(appdep_wire_check_header(buf, sizeof(buf), &type, &len),
+                    ==, APPDEP_WIRE_BAD_FIELD);
+    /* and a stream skips such a record but keeps the next one */
+    {
+        uint8_t two[2 * APPDEP_WIRE_THREAD_LEN];
+        const char *why = NULL;
+        size_t pos = 0;
+        unsigned recs = 0, skips = 0;
+
+        memcpy(two, good, sizeof(good));
+        two[164] = 1;
+        memcpy(two + sizeof(good), good, sizeof(good));
+        while (pos < sizeof(two)) {
+            int ret = appdep_stream_next(two + pos, sizeof(two) - pos, true,
+                                         &out, &used, &why);
+
+            g_assert_cmpint(ret, !=, APPDEP_STREAM_NEED_MORE);
+            recs += ret == APPDEP_STREAM_RECORD;
+            skips += ret == APPDEP_STREAM_SKIP;
+            pos += used;
+        }
+        g_assert_cmpuint(recs, ==, 1);
+        g_assert_cmpuint(skips, >=, 1);
+        assert_same(&out, &in);
+    }
+}
+
 /* Decode a whole buffer the way a reader would; count records and skips. */
 static void decode_all(const uint8_t *buf, size_t len, size_t chunk,
                        GArray *recs, unsigned *skips)
@@ -274,6 +324,7 @@ int main(int argc, char **argv)
     g_test_add_func("/wire/long-strings", test_long_strings);
     g_test_add_func("/wire/truncated", test_truncated);
     g_test_add_func("/wire/corrupted", test_corrupted);
+    g_test_add_func("/wire/reserved", test_reserved);
     g_test_add_func("/stream/resync", test_stream_resync);
     g_test_add_func("/stream/fuzz", test_stream_fuzz);
     g_test_add_func("/stream/json", test_json);
