@@ -12,14 +12,15 @@
 #define APPDEP_SERVER_LIMITS_H
 
 #include <glib.h>
+#include "appdep-wire.h"
 
 /* Nanoseconds per second: every time in the server is ns since the epoch. */
 #define APPDEP_NS_PER_S                 1000000000ULL
 
 /* ---- ports and addresses ---- */
 
-/* Forward daemons connect here (monitor/fwd uses the same default). */
-#define APPDEP_SERVER_PORT_DEFAULT      7400
+/* Forward daemons connect here (the protocol's port, appdep-wire.h). */
+#define APPDEP_SERVER_PORT_DEFAULT      APPDEP_FRAME_PORT_DEFAULT
 /* The HTTP API (docs/api.md); appdepctl's default. */
 #define APPDEP_API_PORT_DEFAULT         7401
 #define APPDEP_SERVER_LISTEN_DEFAULT \

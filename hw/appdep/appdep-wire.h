@@ -69,6 +69,7 @@ enum AppdepFrameType {
 };
 
 #define APPDEP_FRAME_PROTOCOL       1
+#define APPDEP_FRAME_PORT_DEFAULT   7400    /* the server listens, daemons connect */
 #define APPDEP_FRAME_HOST_LEN       64
 #define APPDEP_FRAME_MAX_VMS        256
 #define APPDEP_FRAME_MAX_ADDRS      4

@@ -11,8 +11,10 @@
 #ifndef APPDEP_FWD_LIMITS_H
 #define APPDEP_FWD_LIMITS_H
 
+#include "appdep-wire.h"
+
 /* Configuration defaults and bounds ([fwd] group, config.c). */
-#define APPDEP_FWD_DEFAULT_PORT         7400
+#define APPDEP_FWD_DEFAULT_PORT         APPDEP_FRAME_PORT_DEFAULT
 #define APPDEP_FWD_DEFAULT_SPOOL_MAX    (256ULL * 1024 * 1024)
 #define APPDEP_FWD_DEFAULT_QUEUE_MAX    (16ULL * 1024 * 1024)
 #define APPDEP_FWD_DEFAULT_BATCH_RECORDS 1024
