@@ -99,9 +99,14 @@ def hostile_fields():
     """hostile text fields are escaped, out-of-range fields rejected"""
     evil = record(comm="")
     evil = evil[:108] + b'a"\\\n\x01\xe9' + evil[114:]
-    rc, lines, err = run_dump(evil + record(op=9) + record(family=5))
-    check("escaping", rc == 2 and len(lines) == 1 and
-          lines[0]["comm"] == 'a"\\\n\x01\xe9', f"{lines} {err}")
+    utf8 = record(comm="")
+    utf8 = utf8[:108] + "é€".encode() + utf8[113:]
+    rc, lines, err = run_dump(evil + utf8 + record(op=9) + record(family=5))
+    # the one JSON writer (monitor/common/json-out.c): valid UTF-8 is
+    # kept, an invalid byte becomes U+FFFD, controls are escaped
+    check("escaping", rc == 2 and len(lines) == 2 and
+          lines[0]["comm"] == 'a"\\\n\x01\ufffd' and
+          lines[1]["comm"] == "é€", f"{lines} {err}")
     check("bad fields", err.count("field out of range") == 2, err)
 
 
