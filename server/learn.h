@@ -1,5 +1,5 @@
 /*
- * appdep server: the learning phase (DESIGN.md section 6).
+ * appdep server: the learning phase (docs/design.md §6).
  *
  * Starting from one application's VM, a learning session enables
  * inspection VM by VM: enable the VMs of the current round (through

@@ -6,7 +6,7 @@
  * one request to the selected application: the children of an exchange
  * served by thread T (the thread that answered it) are the exchanges T
  * started between the request's arrival and the answer (the thread rule
- * of DESIGN.md section 6), found recursively, so indirect dependencies
+ * of docs/design.md §6), found recursively, so indirect dependencies
  * appear.  Every exchange has at most one parent: when T was serving
  * several requests at once (an event loop, or a worker whose next
  * requests already wait in a queue), a call goes to the request T last

@@ -2,7 +2,7 @@
  * appdep-profile: recover the symbol table from a kernel's kallsyms tables.
  *
  * A stripped vmlinux has no ELF symbol table, but CONFIG_KALLSYMS puts a
- * compressed one in .rodata (scripts/kallsyms.c). Nothing points at it, so
+ * compressed one in .rodata (the kernel's scripts/kallsyms.c). Nothing points at it, so
  * the tables are found by their shape: kallsyms_token_table/_token_index
  * (256 NUL-terminated tokens and their 256 increasing u16 offsets) first,
  * then kallsyms_num_syms followed by kallsyms_names, whose group offsets

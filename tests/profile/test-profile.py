@@ -3,7 +3,7 @@
 
 Runs the tool on every kernel package found in the cache directory
 (filled by scripts/lab/fetch-kernels.sh), checks the profiles against the
-values verified by hand (DESIGN.md section 4 for 6.1.0-56), and checks that
+values verified by hand (docs/design.md §4 for 6.1.0-56), and checks that
 broken or foreign inputs fail with exit status 1 and a clear message.
 
 Usage: test-profile.py [--tool PATH] [--kernels DIR]
@@ -58,7 +58,7 @@ EXPECT_612 = {
     "offsets": dict(SOCK_COMMON, **{"pcpu_hot.current_task": 0x0}),
 }
 
-# Addresses of one exact build (DESIGN.md section 4, and this tool's first
+# Addresses of one exact build (docs/design.md §4, and this tool's first
 # run on 6.12.95, checked against the function prologues in the image).
 EXPECT_BUILD = {
     "6.1.0-56-amd64": {"tcp_sendmsg": 0xffffffff8188bf40,

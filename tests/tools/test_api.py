@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The APM server's HTTP API (server/api.c, server/learn.c) and appdepctl.
+"""The APM server's HTTP API (server/api/, server/learn.c) and appdepctl.
 
 Drives tests/unit/api-harness.c (the API over a real store, with a fake
 inventory in place of forward daemons) over HTTP, with http.client, raw
