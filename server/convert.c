@@ -7,7 +7,6 @@
 
 #include <string.h>
 #include "convert.h"
-#include "stream.h"
 
 #define APPDEP_CONV_THREAD_SCAN 4       /* newest threads compared per record */
 #define APPDEP_CONV_PREFETCH    4       /* connections fetched ahead by flush */
@@ -139,12 +138,6 @@ static void conn_free(gpointer p)
 bool appdep_thread_equal(const AppdepThreadId *a, const AppdepThreadId *b)
 {
     return a->tid == b->tid && a->pid == b->pid && !strcmp(a->vm, b->vm);
-}
-
-const char *appdep_conn_addr_str(uint8_t family, const uint8_t *addr,
-                                 char *buf, size_t size)
-{
-    return appdep_addr_to_str(family, addr, buf, size);
 }
 
 AppdepConverter *appdep_converter_new(AppdepEmitFn *emit, void *opaque)

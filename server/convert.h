@@ -89,7 +89,5 @@ void appdep_converter_stats(const AppdepConverter *c, AppdepConvStats *st);
 
 /* Helpers shared by the server's modules. */
 bool appdep_thread_equal(const AppdepThreadId *a, const AppdepThreadId *b);
-const char *appdep_conn_addr_str(uint8_t family, const uint8_t *addr,
-                                 char *buf, size_t size);
 
 #endif

@@ -30,7 +30,7 @@ struct AppdepPeer {
     GSocketConnection *conn;
     GSocket *sock;
     GSource *in_src, *out_src;
-    char name[80];              /* remote address, for logs */
+    char name[APPDEP_NET_PEER_NAME_LEN];  /* remote address, for logs */
     char host[APPDEP_FRAME_HOST_LEN + 1];
     bool hello;
     GByteArray *in, *out;

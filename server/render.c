@@ -24,7 +24,7 @@ static void thread_json(GString *out, const AppdepThreadId *t)
 void appdep_trajectory_to_json(const AppdepTrajNode *n, GString *out)
 {
     const AppdepExchange *e = n->ex;
-    char c[48], s[48];
+    char c[APPDEP_ADDR_STR_LEN], s[APPDEP_ADDR_STR_LEN];
     guint i;
 
     g_string_append(out, "{\"client\":");
@@ -33,11 +33,11 @@ void appdep_trajectory_to_json(const AppdepTrajNode *n, GString *out)
     thread_json(out, appdep_exchange_server(e));
     g_string_append_printf(out, ",\"conn\":{\"client\":\"%s:%u\","
                            "\"server\":\"%s:%u\"}",
-                           appdep_conn_addr_str(e->req.conn.family,
+                           appdep_addr_to_str(e->req.conn.family,
                                                 e->req.conn.caddr, c,
                                                 sizeof(c)),
                            e->req.conn.cport,
-                           appdep_conn_addr_str(e->req.conn.family,
+                           appdep_addr_to_str(e->req.conn.family,
                                                 e->req.conn.saddr, s,
                                                 sizeof(s)),
                            e->req.conn.sport);
@@ -63,13 +63,13 @@ void appdep_trajectory_to_json(const AppdepTrajNode *n, GString *out)
 static void app_label(GString *out, const AppdepThreadId *t, uint8_t family,
                       const uint8_t *addr)
 {
-    char a[48];
+    char a[APPDEP_ADDR_STR_LEN];
 
     if (t->tid) {
         g_string_append_printf(out, "%s/%s[%u]", t->vm, t->comm, t->tid);
     } else {
         g_string_append_printf(out, "%s (not traced)",
-                               appdep_conn_addr_str(family, addr, a,
+                               appdep_addr_to_str(family, addr, a,
                                                     sizeof(a)));
     }
 }
@@ -243,9 +243,9 @@ void appdep_render_error(GString *out, const char *text)
 
 static void addr_json(GString *out, const AppdepFrameAddr *a)
 {
-    char buf[48];
+    char buf[APPDEP_ADDR_STR_LEN];
 
-    appdep_json_str(out, appdep_conn_addr_str(a->family, a->addr, buf,
+    appdep_json_str(out, appdep_addr_to_str(a->family, a->addr, buf,
                                               sizeof(buf)));
 }
 
@@ -418,7 +418,7 @@ static const char *const vm_state_names[] = {
 
 void appdep_render_learn(GString *out, const AppdepLearnStatus *s)
 {
-    char buf[48];
+    char buf[APPDEP_ADDR_STR_LEN];
     guint i, n;
 
     g_string_append_printf(out, "{\"id\":%" G_GUINT64_FORMAT ",\"app\":",
@@ -461,7 +461,7 @@ void appdep_render_learn(GString *out, const AppdepLearnStatus *s)
         AppdepLearnPeer *p = &g_array_index(s->peers, AppdepLearnPeer, i);
 
         g_string_append(out, i ? ",{\"addr\":" : "{\"addr\":");
-        appdep_json_str(out, appdep_conn_addr_str(p->addr.family,
+        appdep_json_str(out, appdep_addr_to_str(p->addr.family,
                                                   p->addr.addr, buf,
                                                   sizeof(buf)));
         g_string_append(out, ",\"vm\":");
@@ -480,7 +480,7 @@ void appdep_render_learn(GString *out, const AppdepLearnStatus *s)
             if (n++) {
                 g_string_append_c(out, ',');
             }
-            appdep_json_str(out, appdep_conn_addr_str(p->addr.family,
+            appdep_json_str(out, appdep_addr_to_str(p->addr.family,
                                                       p->addr.addr, buf,
                                                       sizeof(buf)));
         }

@@ -46,6 +46,8 @@
 #define APPDEP_NET_MAX_OUT              (4 * 1024 * 1024) /* queued to one
                                                              daemon */
 #define APPDEP_NET_COMMAND_TIMEOUT_S    10
+/* a daemon's address:port in logs (an IPv6 address is at most 45) */
+#define APPDEP_NET_PEER_NAME_LEN        64
 #define APPDEP_NET_GROUP_MAX_RECORDS    (64 * 1024)     /* commit at once
                                                            past this */
 

@@ -435,7 +435,7 @@ static void app_of(AppdepApp *a, const AppdepThreadId *t, uint8_t family,
                    const uint8_t *addr, uint16_t port)
 {
     memset(a, 0, sizeof(*a));
-    appdep_conn_addr_str(family, addr, a->addr, sizeof(a->addr));
+    appdep_addr_to_str(family, addr, a->addr, sizeof(a->addr));
     if (t->tid) {
         g_strlcpy(a->vm, t->vm, sizeof(a->vm));
         g_strlcpy(a->comm, t->comm, sizeof(a->comm));

@@ -26,6 +26,7 @@
 
 #include <glib.h>
 #include "convert.h"
+#include "stream.h"
 
 typedef struct AppdepExchange {
     AppdepMessage req;
@@ -74,7 +75,7 @@ void appdep_traj_node_free(AppdepTrajNode *n);              /* NULL ok */
 typedef struct AppdepApp {
     char vm[APPDEP_WIRE_VM_LEN + 1];    /* "" when not observed: addr */
     char comm[APPDEP_WIRE_COMM_LEN + 1];
-    char addr[48];                      /* textual address of the VM end */
+    char addr[APPDEP_ADDR_STR_LEN];     /* textual address of the VM end */
     uint16_t port;                      /* listening port, 0 for clients */
 } AppdepApp;
 

@@ -96,7 +96,7 @@ const char *appdep_addr_to_str(uint8_t family, const uint8_t *addr,
 
 void appdep_record_to_json(const AppdepThreadRecord *r, GString *out)
 {
-    char s[64], d[64];
+    char s[APPDEP_ADDR_STR_LEN], d[APPDEP_ADDR_STR_LEN];
 
     g_string_append_printf(out, "{\"time_ns\":%" G_GUINT64_FORMAT ",\"vm\":",
                            r->time_ns);

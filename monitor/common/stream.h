@@ -33,6 +33,9 @@ int appdep_stream_next(const uint8_t *buf, size_t len, bool eof,
 /* Append @r as one JSON object (no newline) to @out. */
 void appdep_record_to_json(const AppdepThreadRecord *r, GString *out);
 
+/* Text of an address with its NUL: INET6_ADDRSTRLEN (46), rounded up. */
+#define APPDEP_ADDR_STR_LEN 48
+
 /* Render an address of @family (APPDEP_FAMILY_*) into @buf (>= 46 bytes). */
 const char *appdep_addr_to_str(uint8_t family, const uint8_t *addr,
                                char *buf, size_t size);
