@@ -30,7 +30,7 @@ typedef struct AppdepKvmHooks {
     struct rcu_head rcu;
     AppdepRun *run;
     unsigned n;
-    AppdepHookKind kind[4];     /* by index in the debug-register array */
+    AppdepHookKind kind[APPDEP_X86_DEBUG_REGS]; /* by debug-register index */
 } AppdepKvmHooks;
 
 static AppdepKvmHooks *appdep_kvm_hooks;   /* RCU */
@@ -121,7 +121,7 @@ static bool appdep_kvm_arm(AppdepState *s, const uint64_t *addr,
                            Error **errp)
 {
     AppdepKvmHooks *h = g_new0(AppdepKvmHooks, 1);
-    uint64_t dr[4];
+    uint64_t dr[APPDEP_X86_DEBUG_REGS];
     unsigned i;
     int ret;
 
@@ -130,9 +130,10 @@ static bool appdep_kvm_arm(AppdepState *s, const uint64_t *addr,
         if (!addr[i]) {
             continue;
         }
-        if (h->n == 4) {
+        if (h->n == APPDEP_X86_DEBUG_REGS) {
             g_free(h);
-            error_setg(errp, "more hooks than the 4 debug registers");
+            error_setg(errp, "more hooks than the %d debug registers",
+                       APPDEP_X86_DEBUG_REGS);
             return false;
         }
         dr[h->n] = addr[i];

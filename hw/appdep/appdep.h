@@ -50,6 +50,7 @@ OBJECT_DECLARE_SIMPLE_TYPE(AppdepState, APPDEP)
 #define APPDEP_REARM_MS           500
 
 #define APPDEP_MAX_IOV            64             /* iovecs summed per send */
+#define APPDEP_X86_DEBUG_REGS     4              /* DR0..DR3 */
 
 #define APPDEP_HOOK_COUNT         APPDEP_HOOK_KIND__MAX
 #define APPDEP_FUNCTION_HOOKS     3   /* send, recv, close */
