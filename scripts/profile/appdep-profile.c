@@ -3,6 +3,7 @@
  * Linux guest (symbol addresses and struct member offsets) from the
  * kernel image alone: vmlinuz -> vmlinux -> kallsyms + BTF -> JSON.
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>
@@ -92,15 +93,32 @@ typedef struct ProfileCtx {
     JsonBuilder *jb;
 } ProfileCtx;
 
+static void G_GNUC_PRINTF(3, 0) say(const ProfileCtx *c, const char *tag,
+                                     const char *fmt, va_list ap)
+{
+    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+
+    fprintf(stderr, "appdep-profile: %s: %s%s\n", c->path, tag, msg);
+}
+
+/* The profile cannot be made: why.  The caller returns the failure. */
 static void G_GNUC_PRINTF(2, 3) fail(const ProfileCtx *c, const char *fmt, ...)
 {
-    g_autofree char *msg = NULL;
     va_list ap;
 
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    say(c, "", fmt, ap);
     va_end(ap);
-    fprintf(stderr, "appdep-profile: %s: %s\n", c->path, msg);
+}
+
+/* The profile is made without something optional: what. */
+static void G_GNUC_PRINTF(2, 3) warn(const ProfileCtx *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    say(c, "warning: ", fmt, ap);
+    va_end(ap);
 }
 
 static void json_add_symbol(ProfileCtx *c, const AppdepKsym *s)
@@ -121,10 +139,15 @@ static bool json_add_member(ProfileCtx *c, const MemberRef *m, bool required)
     ret = appdep_btf_member_offset(c->btf, m->type, m->member, &off);
     if (ret < 0) {
         if (required || ret != -ENOENT) {
-            fail(c, "BTF: cannot get the offset of %s: %s", key,
-                 ret == -ENOENT ? "no such struct or member"
-                                : g_strerror(-ret));
-            return !required;
+            const char *why = ret == -ENOENT ? "no such struct or member"
+                                             : g_strerror(-ret);
+
+            if (required) {
+                fail(c, "BTF: cannot get the offset of %s: %s", key, why);
+                return false;
+            }
+            warn(c, "BTF: cannot get the offset of %s: %s", key, why);
+            return true;
         }
         return true;
     }
@@ -237,8 +260,7 @@ static bool json_add_syscall_symbols(ProfileCtx *c)
             continue;
         }
         if (appdep_kallsyms_count_addrs(c->ks, s->name) > 1) {
-            fprintf(stderr, "appdep-profile: %s: warning: %s is ambiguous, "
-                    "left out\n", c->path, s->name);
+            warn(c, "%s is ambiguous, left out", s->name);
             ok = false;
             continue;
         }

@@ -1,6 +1,7 @@
 /*
  * appdep-profile: struct member offsets from a kernel's BTF.
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>
@@ -18,15 +19,14 @@
 int appdep_btf_load(const uint8_t *data, size_t size, struct btf **out)
 {
     struct btf *btf;
-    long err;
 
     if (size > UINT32_MAX) {
         return -EFBIG;
     }
+    /* libbpf >= 1.0: NULL and errno on error (libbpf_get_error is gone) */
     btf = btf__new(data, (uint32_t)size);
-    err = libbpf_get_error(btf);
-    if (err) {
-        return err < 0 ? (int)err : -EINVAL;
+    if (!btf) {
+        return errno > 0 ? -errno : -EINVAL;
     }
     *out = btf;
     return 0;
