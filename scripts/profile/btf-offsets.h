@@ -8,6 +8,7 @@
  *   -ELOOP    anonymous members nest deeper than APPDEP_BTF_MAX_DEPTH
  *   others    from libbpf when the BTF data is invalid
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #ifndef APPDEP_PROFILE_BTF_OFFSETS_H

@@ -7,6 +7,7 @@
  * Documentation/arch/x86/boot.rst). Images without that header are
  * scanned for the magics of the formats the kernel build can produce.
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>

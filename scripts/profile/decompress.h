@@ -13,6 +13,7 @@
  *   -EFBIG            the output would exceed the caller's limit
  *   -ENOMEM           a decompressor could not allocate its state
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #ifndef APPDEP_PROFILE_DECOMPRESS_H

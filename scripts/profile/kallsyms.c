@@ -6,6 +6,7 @@
  * computed so that it cannot wrap (positions are < len, counts are capped
  * by APPDEP_KALLSYMS_MAX_SYMS before they scale anything).
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>

@@ -2,9 +2,10 @@
  * appdep-profile: recover the symbol table from a kernel's kallsyms tables.
  *
  * A stripped vmlinux has no ELF symbol table, but CONFIG_KALLSYMS puts a
- * compressed one in .rodata (the kernel's scripts/kallsyms.c). Nothing points at it, so
- * the tables are found by their shape: kallsyms_token_table/_token_index
- * (256 NUL-terminated tokens and their 256 increasing u16 offsets) first,
+ * compressed one in .rodata (the kernel's scripts/kallsyms.c). Nothing
+ * points at it, so the tables are found by their shape:
+ * kallsyms_token_table/_token_index (256 NUL-terminated tokens and their
+ * 256 increasing u16 offsets) first,
  * then kallsyms_num_syms followed by kallsyms_names, whose group offsets
  * must equal kallsyms_markers, then kallsyms_offsets and
  * kallsyms_relative_base at the place the table order puts them.
@@ -27,6 +28,7 @@
  *   -ENOENT   no consistent set of kallsyms tables in the buffer
  *   -EINVAL   tables found but inconsistent (bad name, unsorted addresses)
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #ifndef APPDEP_PROFILE_KALLSYMS_H

@@ -4,6 +4,7 @@
  * The kernel image is untrusted input: each size, count and length read
  * from it is checked against one of these before it is used.
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #ifndef APPDEP_PROFILE_LIMITS_H

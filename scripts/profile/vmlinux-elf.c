@@ -5,6 +5,7 @@
  * image); section and segment contents are addressed directly in the
  * buffer, each range checked against the file size first.
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>

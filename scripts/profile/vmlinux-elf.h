@@ -7,6 +7,7 @@
  *   -ENOEXEC  not an x86_64 ELF file, or a corrupt header
  *   -ENOENT   no such section / address not backed by file contents
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #ifndef APPDEP_PROFILE_VMLINUX_ELF_H

@@ -4,6 +4,7 @@
  * payload location, and clean failures on truncated, corrupt, oversized
  * and foreign input.
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>

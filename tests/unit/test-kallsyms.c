@@ -3,6 +3,7 @@
  * on synthetic tables in both table orders and both address modes, and on
  * truncated and corrupted copies of them (which must fail cleanly).
  *
+ * Copyright (c) 2026 appdep authors
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <errno.h>
