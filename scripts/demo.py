@@ -93,6 +93,9 @@ def main():
             t_learned = time.time_ns()
             time.sleep(8)           # discovery: collect fully traced requests
             t_end = time.time_ns()
+            # the converter commits a message 2 s after its last record:
+            # let the window's last requests land before reading it
+            time.sleep(3)
 
             say(f"\n$ appdepctl map --from {t_learned} --to {t_end}")
             say("  " + ctl(hport, "map", "--from", str(t_learned), "--to",
