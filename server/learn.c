@@ -478,7 +478,8 @@ static void sessions_trim(GHashTable *sessions)
         while (g_hash_table_iter_next(&it, NULL, &val)) {
             LearnSession *s = val;
 
-            if (s->state >= APPDEP_LEARN_DONE && (!oldest || s->id < oldest->id)) {
+            if (s->state >= APPDEP_LEARN_DONE &&
+                (!oldest || s->id < oldest->id)) {
                 oldest = s;
             }
         }

@@ -20,7 +20,6 @@
 #include "log.h"
 #include "server.h"
 
-
 static void collect(const AppdepMessage *m, void *opaque)
 {
     g_array_append_val(((AppdepServer *)opaque)->pending, *m);
@@ -186,7 +185,8 @@ int main(int argc, char **argv)
                                          command_free);
     if (appdep_net_listen(&srv, listen ? listen : APPDEP_SERVER_LISTEN_DEFAULT,
                           &err) < 0 ||
-        appdep_api_start(&srv, http ? http : APPDEP_API_LISTEN_DEFAULT, &err) < 0) {
+        appdep_api_start(&srv, http ? http : APPDEP_API_LISTEN_DEFAULT,
+                         &err) < 0) {
         appdep_log(APPDEP_LOG_ERROR, "%s", err->message);
         appdep_store_close(srv.store);
         return 1;

@@ -447,7 +447,8 @@ static gboolean peer_readable(GSocket *sock, GIOCondition cond,
     }
     g_byte_array_set_size(p->in, p->in->len + APPDEP_NET_READ_CHUNK);
     n = g_socket_receive(sock, (char *)p->in->data + p->in->len -
-                         APPDEP_NET_READ_CHUNK, APPDEP_NET_READ_CHUNK, NULL, &err);
+                         APPDEP_NET_READ_CHUNK, APPDEP_NET_READ_CHUNK, NULL,
+                         &err);
     if (n < 0 && g_error_matches(err, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK)) {
         g_byte_array_set_size(p->in, p->in->len - APPDEP_NET_READ_CHUNK);
         return G_SOURCE_CONTINUE;
@@ -597,8 +598,8 @@ static int net_inspect(void *srv_opaque, const char *vm, bool enable,
     c->peer = v->peer;
     c->done = done;
     c->opaque = opaque;
-    c->timer = g_timeout_add_seconds(APPDEP_NET_COMMAND_TIMEOUT_S, command_timeout,
-                                     c);
+    c->timer = g_timeout_add_seconds(APPDEP_NET_COMMAND_TIMEOUT_S,
+                                     command_timeout, c);
     g_hash_table_insert(srv->commands, &c->id, c);
     if (!peer_queue(v->peer, buf, sizeof(buf))) {
         return 0;           /* closed: the command already failed */

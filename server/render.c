@@ -449,7 +449,8 @@ void appdep_render_learn(GString *out, const AppdepLearnStatus *s)
     for (i = n = 0; i < s->vms->len; i++) {
         AppdepLearnVm *v = s->vms->pdata[i];
 
-        if (v->state == APPDEP_LEARN_VM_ENABLED || v->state == APPDEP_LEARN_VM_WAS_ENABLED) {
+        if (v->state == APPDEP_LEARN_VM_ENABLED ||
+            v->state == APPDEP_LEARN_VM_WAS_ENABLED) {
             if (n++) {
                 g_string_append_c(out, ',');
             }

@@ -69,7 +69,8 @@ enum AppdepFrameType {
 };
 
 #define APPDEP_FRAME_PROTOCOL       1
-#define APPDEP_FRAME_PORT_DEFAULT   7400    /* the server listens, daemons connect */
+/* The server listens on it, forward daemons connect to it. */
+#define APPDEP_FRAME_PORT_DEFAULT   7400
 #define APPDEP_FRAME_HOST_LEN       64
 #define APPDEP_FRAME_MAX_VMS        256
 #define APPDEP_FRAME_MAX_ADDRS      4

@@ -26,7 +26,7 @@
 /* kallsyms: a real kernel has 10^4..10^6 symbols. */
 #define APPDEP_KALLSYMS_MIN_SYMS            256
 #define APPDEP_KALLSYMS_MAX_SYMS            (4u * 1024u * 1024u)
-/* Symbols per kallsyms_markers entry (fixed by the kernel's scripts/kallsyms.c). */
+/* Symbols per kallsyms_markers entry (the kernel's scripts/kallsyms.c). */
 #define APPDEP_KALLSYMS_MARKER_STRIDE       256
 /* Longest symbol name, type character included (KSYM_NAME_LEN is 512). */
 #define APPDEP_KALLSYMS_MAX_NAME_LEN        512

@@ -336,7 +336,8 @@ static void query_done(GObject *source, GAsyncResult *res, gpointer opaque)
 static void query_start(ApiRequest *req, ApiQuery *q)
 {
     AppdepApi *api = req->api;
-    g_autoptr(GTask) task = g_task_new(NULL, NULL, query_done, api_req_ref(req));
+    g_autoptr(GTask) task = g_task_new(NULL, NULL, query_done,
+                                       api_req_ref(req));
 
     g_mutex_lock(&api->lock);
     api->workers++;
@@ -377,9 +378,10 @@ static ApiQuery *query_new(ApiRequest *req, AppdepServer *srv)
     }
     q->api = req->api;
     q->store = srv->store;
-    if (appdep_api_parse_window(api_query_get(req, "from"), api_query_get(req, "to"),
-                                api_query_get(req, "last"), appdep_now_ns(), &q->t0,
-                                &q->t1, &why) < 0) {
+    if (appdep_api_parse_window(api_query_get(req, "from"),
+                                api_query_get(req, "to"),
+                                api_query_get(req, "last"), appdep_now_ns(),
+                                &q->t0, &q->t1, &why) < 0) {
         api_error(req, API_HTTP_BAD_REQUEST, "%s", why);
         return NULL;
     }

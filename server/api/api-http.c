@@ -331,7 +331,8 @@ static enum MHD_Result api_access(void *cls, struct MHD_Connection *conn,
 
         /* an idle source, never a direct call: this is not the loop */
         src = g_idle_source_new();
-        g_source_set_callback(src, api_dispatch, api_req_ref(req), api_req_unref);
+        g_source_set_callback(src, api_dispatch, api_req_ref(req),
+                              api_req_unref);
         g_source_attach(src, api->ctx);
         g_source_unref(src);
         return MHD_YES;
