@@ -9,9 +9,13 @@ the path where a vCPU still inside a hook must never see the object's
 freed state (hw/appdep/appdep-tcg.c, "Lifetime").  After every cycle QEMU
 must be alive and the guest must have made progress; every armed period
 must have emitted records, and the consumer must have received them.
+Once, object-del of the armed object must be refused ("in use") and the
+object keep working.  QEMU's open fds must be the same after the last
+cycle as after the first few, and its RSS must not grow by more than
+MAX_RSS_GROWTH (a 300-cycle run grew 0.5 MiB after cycle 50).
 
 It fails when QEMU crashes or stops answering, when the guest stalls,
-or when an armed period yields nothing.  Bounded in time: at most CYCLES
+when an armed period yields nothing, or when a cycle leaks.  Bounded in time: at most CYCLES
 cycles within BUDGET seconds, and at least MIN_CYCLES of them.
 
 Prints TAP (tests/lib/tap.py).  Run from the top directory after
@@ -36,7 +40,7 @@ BUILD = Path(os.environ.get("APPDEP_BUILD", TOP / "build"))
 DUMP = BUILD / "meson" / "monitor" / "appdep-dump"
 PROFILE = BUILD / "lab" / "profile.json"
 
-CYCLES = 40             # add/arm/disarm/delete cycles wanted
+CYCLES = 100            # add/arm/disarm/delete cycles wanted
 MIN_CYCLES = 10         # fewer within BUDGET: something is stuck
 BUDGET = 300            # seconds for all cycles
 BOOT_TIMEOUT = 120      # guest up and its traffic flowing
@@ -44,6 +48,14 @@ RECORDS_TIMEOUT = 30    # an armed period's first records
 PROGRESS_TIMEOUT = 30   # the guest's next ROUND line
 SETTLE_TIMEOUT = 20     # the consumer has what QEMU wrote
 POLL = 0.05
+# Leaks: QEMU's open fds and RSS are taken after WARMUP cycles (allocator
+# and translation cache warmed up) and again after the last one.  Every
+# cycle adds and removes one chardev socket, so the fd count must be
+# equal; RSS may move a little with the translation cache and malloc
+# arenas, not by a cycle's worth of rings (4096 slots x 176 B per vCPU)
+# times the cycles.
+WARMUP = 10
+MAX_RSS_GROWTH = 8 << 20
 
 # tcpsrv in the background, tcpcli in a loop: every run opens a
 # connection, makes 5 request/reply exchanges, closes, prints ROUND n.
@@ -84,6 +96,18 @@ def rounds(guest):
     return int(found[-1]) if found else 0
 
 
+def qemu_fds(g):
+    return len(os.listdir(f"/proc/{g.proc.pid}/fd"))
+
+
+def qemu_rss(g):
+    with open(f"/proc/{g.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for QEMU")
+
+
 def record_count(path):
     try:
         with open(path) as f:
@@ -92,8 +116,11 @@ def record_count(path):
         return 0
 
 
-def cycle(g, i, sock):
-    """One hot-add, arm, records, disarm, delete; returns records emitted."""
+def cycle(g, i, sock, del_armed=False):
+    """One hot-add, arm, records, disarm, delete; returns records emitted.
+
+    @del_armed: first try object-del while armed, which must be refused
+    with a clear error and leave the object working."""
     chr_id, obj_id = f"adrec{i}", f"appdep{i}"
     g.qmp.execute("chardev-add", {
         "id": chr_id,
@@ -109,6 +136,16 @@ def cycle(g, i, sock):
         return g.qmp.execute("x-query-appdep",
                              {"id": obj_id})["records-emitted"]
     n = wait_alive(f"records from {obj_id}", emitted, RECORDS_TIMEOUT, g)
+    if del_armed:
+        try:
+            g.qmp.execute("object-del", {"id": obj_id})
+        except lab.LabError as e:
+            assert "in use" in str(e), f"object-del while armed: {e}"
+        else:
+            raise AssertionError("object-del of an armed object succeeded")
+        n = wait_alive(f"more records from {obj_id} after the refusal",
+                       lambda: emitted() > n and emitted(), RECORDS_TIMEOUT,
+                       g)
     # disarm and delete back to back: vCPUs are still in hooks
     g.qmp.execute("x-appdep-inspect", {"id": obj_id, "enable": False})
     g.qmp.execute("object-del", {"id": obj_id})
@@ -140,10 +177,13 @@ def add_remove_under_traffic():
 
             t0 = time.monotonic()
             done = emitted = 0
+            fds0 = rss0 = None
             while done < CYCLES and time.monotonic() - t0 < BUDGET:
                 before = rounds(g)
-                emitted += cycle(g, done, sock)
+                emitted += cycle(g, done, sock, del_armed=done == 1)
                 done += 1
+                if done == WARMUP:
+                    fds0, rss0 = qemu_fds(g), qemu_rss(g)
                 wait_alive(f"guest progress after cycle {done}",
                            lambda: rounds(g) > before, PROGRESS_TIMEOUT, g)
                 # QEMU answers: the main loop is not stuck either
@@ -151,6 +191,13 @@ def add_remove_under_traffic():
                 assert status == "running", f"the VM is {status}"
             assert done >= MIN_CYCLES, \
                 f"only {done} cycles in {BUDGET} s"
+            fds, rss = qemu_fds(g), qemu_rss(g)
+            assert fds == fds0, \
+                f"QEMU's open fds: {fds0} after {WARMUP} cycles, {fds} " \
+                f"after {done}"
+            assert rss - rss0 <= MAX_RSS_GROWTH, \
+                f"QEMU's RSS grew by {(rss - rss0) >> 10} KiB from cycle " \
+                f"{WARMUP} to {done}"
             wait_alive(f"{emitted} records at the consumer",
                        lambda: record_count(out) >= emitted,
                        SETTLE_TIMEOUT, g)
@@ -164,7 +211,8 @@ def add_remove_under_traffic():
             assert vms == {"lifetime"}, vms
             detail = (f"{done} cycles in {time.monotonic() - t0:.0f} s, "
                       f"{emitted} records emitted, {got} received, "
-                      f"guest at round {rounds(g)}")
+                      f"guest at round {rounds(g)}, {fds} fds, RSS "
+                      f"{(rss - rss0) >> 10:+d} KiB since cycle {WARMUP}")
         finally:
             dump.terminate()
             dump.wait(10)
