@@ -131,6 +131,40 @@ static bool only_members(JsonObject *obj, const char *const *known)
     return true;
 }
 
+/*
+ * Parse @body as one JSON object whose members are all among @known;
+ * NULL with *@why (@usage when a member is unknown) if it is not.
+ */
+static JsonParser *parse_body(const char *body, size_t len,
+                              const char *const *known, const char *usage,
+                              JsonObject **obj, const char **why)
+{
+    g_autoptr(JsonParser) p = parse_object(body, len, obj, why);
+
+    if (p && !only_members(*obj, known)) {
+        *why = usage;
+        return NULL;
+    }
+    return g_steal_pointer(&p);
+}
+
+/*
+ * Member @name of @obj if it is a value of @type; NULL when it is absent
+ * (*@present false) or of another type (*@present true).
+ */
+static JsonNode *typed_member(JsonObject *obj, const char *name, GType type,
+                              bool *present)
+{
+    JsonNode *n = json_object_get_member(obj, name);
+
+    *present = n != NULL;
+    if (!n || !JSON_NODE_HOLDS_VALUE(n) ||
+        json_node_get_value_type(n) != type) {
+        return NULL;
+    }
+    return n;
+}
+
 int appdep_api_parse_inspect(const char *body, size_t len, bool *enable,
                              const char **why)
 {
@@ -138,18 +172,15 @@ int appdep_api_parse_inspect(const char *body, size_t len, bool *enable,
     g_autoptr(JsonParser) p = NULL;
     JsonObject *obj;
     JsonNode *n;
+    bool present;
 
-    p = parse_object(body, len, &obj, why);
+    p = parse_body(body, len, known,
+                   "unknown member, want {\"enable\": true|false}", &obj, why);
     if (!p) {
         return -EINVAL;
     }
-    if (!only_members(obj, known)) {
-        *why = "unknown member, want {\"enable\": true|false}";
-        return -EINVAL;
-    }
-    n = json_object_get_member(obj, "enable");
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) ||
-        json_node_get_value_type(n) != G_TYPE_BOOLEAN) {
+    n = typed_member(obj, "enable", G_TYPE_BOOLEAN, &present);
+    if (!n) {
         *why = "want {\"enable\": true|false}";
         return -EINVAL;
     }
@@ -164,18 +195,16 @@ int appdep_api_parse_learn(const char *body, size_t len, AppdepAppSpec *app,
     g_autoptr(JsonParser) p = NULL;
     JsonObject *obj;
     JsonNode *n;
+    bool present;
 
-    p = parse_object(body, len, &obj, why);
+    p = parse_body(body, len, known,
+                   "unknown member, want {\"app\": SPEC, \"window_s\": N}",
+                   &obj, why);
     if (!p) {
         return -EINVAL;
     }
-    if (!only_members(obj, known)) {
-        *why = "unknown member, want {\"app\": SPEC, \"window_s\": N}";
-        return -EINVAL;
-    }
-    n = json_object_get_member(obj, "app");
-    if (!n || !JSON_NODE_HOLDS_VALUE(n) ||
-        json_node_get_value_type(n) != G_TYPE_STRING) {
+    n = typed_member(obj, "app", G_TYPE_STRING, &present);
+    if (!n) {
         *why = "want {\"app\": \"VM[/PROGRAM][:PORT]\"}";
         return -EINVAL;
     }
@@ -183,18 +212,19 @@ int appdep_api_parse_learn(const char *body, size_t len, AppdepAppSpec *app,
         return -EINVAL;
     }
     *window_s = APPDEP_LEARN_DEFAULT_WINDOW_S;
-    n = json_object_get_member(obj, "window_s");
-    if (n) {
+    n = typed_member(obj, "window_s", G_TYPE_INT64, &present);
+    if (present) {
         gint64 v;
 
-        if (!JSON_NODE_HOLDS_VALUE(n) ||
-            json_node_get_value_type(n) != G_TYPE_INT64) {
+        if (!n) {
             *why = "'window_s' must be an integer";
             return -EINVAL;
         }
         v = json_node_get_int(n);
         if (v < APPDEP_LEARN_MIN_WINDOW_S || v > APPDEP_LEARN_MAX_WINDOW_S) {
-            *why = "'window_s' out of range (1..3600)";
+            *why = "'window_s' out of range ("
+                   G_STRINGIFY(APPDEP_LEARN_MIN_WINDOW_S) ".."
+                   G_STRINGIFY(APPDEP_LEARN_MAX_WINDOW_S) ")";
             return -ERANGE;
         }
         *window_s = v;
